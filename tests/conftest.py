@@ -1,0 +1,46 @@
+"""Shared fixtures.
+
+Tests marked ``realdata`` need the real data sets (IMDB, Amazon, GloVe) in the folder named
+by TLC_DATA_DIR, or ``../shared/data`` beside the repository. They skip when the data is
+absent, except when TLC_REQUIRE_DATA=1 (set by .ci/run), where absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _real_data_dir() -> Path | None:
+    for candidate in (os.environ.get("TLC_DATA_DIR"), ROOT.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "imdb" / "train.csv.gz").is_file():
+            return Path(candidate).resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    found = _real_data_dir()
+    if found is None:
+        if os.environ.get("TLC_REQUIRE_DATA") == "1":
+            pytest.fail("TLC_REQUIRE_DATA=1 but no real data under TLC_DATA_DIR or "
+                        "../shared/data")
+        pytest.skip("real data sets not found (set TLC_DATA_DIR to the folder holding "
+                    "imdb/, amazon/, glove/)")
+    return found
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(monkeypatch, tmp_path_factory):
+    # No test may read or write the user's real ~/.local/share/tlc by accident.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))

@@ -1,0 +1,353 @@
+"""Streaming readers for every input format tlc accepts.
+
+Each reader yields :class:`Record` objects one row at a time, so a multi-GB file is never held
+in memory. A row that cannot be read (malformed CSV, invalid UTF-8, broken JSON) is not
+dropped and does not stop the stream: it comes out as a record with ``error`` set, and the
+caller decides whether that is fatal (training) or written out with the error (scoring).
+Only problems with the file as a whole (missing, no header, unknown format) raise
+:class:`~tlc.errors.DataError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tlc.data.io import is_stdin, open_binary, strip_compression
+from tlc.errors import DataError
+
+FORMATS = ("csv", "tsv", "jsonl", "fasttext", "text", "aclimdb")
+
+EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".txt": "text",
+    ".ft": "fasttext",
+    ".fasttext": "fasttext",
+}
+
+FASTTEXT_PREFIX = "__label__"
+
+# Reviews can be long (a 10 MB document must still come through as one field).
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclass(slots=True)
+class Record:
+    """One row of input, good or bad."""
+
+    source: str
+    """The file the row came from (for aclImdb folders: the review's own file)."""
+    line: int | None
+    """1-based line where the row starts; None where each document is its own file."""
+    fields: dict[str, str] = field(default_factory=dict)
+    """Column -> value, in file order. Values that were not valid UTF-8 are decoded with
+    U+FFFD replacement characters so the row can still be shown or written back."""
+    error: str | None = None
+    """Why the row is bad, or None for a good row."""
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """Read the format off the file name (after any .gz/.bz2/.xz); sniff .txt for fastText."""
+    p = Path(path)
+    if is_stdin(path):
+        raise DataError(
+            "cannot tell the format of standard input", path="-", hint="pass --format"
+        )
+    if p.is_dir():
+        if looks_like_aclimdb(p):
+            return "aclimdb"
+        raise DataError(
+            "folder is not in the aclImdb layout (pos/ and neg/ or unsup/ holding *.txt)",
+            path=p,
+            hint="name a file, or a folder like aclImdb/train",
+        )
+    suffix = Path(strip_compression(p.name)).suffix.lower()
+    fmt = EXTENSIONS.get(suffix)
+    if fmt is None:
+        raise DataError(
+            f"unknown format (file name ends in {suffix or 'no extension'!r})",
+            path=p,
+            hint=f"rename the file or pass --format, one of: {', '.join(FORMATS)}",
+        )
+    if fmt == "text" and _first_line_is_fasttext(p):
+        return "fasttext"
+    return fmt
+
+
+def _first_line_is_fasttext(path: Path) -> bool:
+    with open_binary(path) as f:
+        first = f.readline(4096)
+    return first.lstrip().startswith(FASTTEXT_PREFIX.encode())
+
+
+def looks_like_aclimdb(folder: Path) -> bool:
+    return any((folder / sub).is_dir() for sub in ("pos", "neg")) or (
+        folder.name == "unsup" and any(folder.glob("*.txt"))
+    )
+
+
+def read_records(
+    path: str | os.PathLike[str], fmt: str | None = None, *, delimiter: str | None = None
+) -> Iterator[Record]:
+    """Yield every row of ``path`` as a :class:`Record` (streaming)."""
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise DataError(
+            f"unknown format {fmt!r}", path=path, hint=f"use one of: {', '.join(FORMATS)}"
+        )
+    if fmt == "aclimdb":
+        yield from _read_aclimdb(Path(path))
+        return
+    source = os.fspath(path)
+    with open_binary(path) as raw:
+        if fmt == "csv":
+            yield from _read_csv(raw, source, delimiter or ",")
+        elif fmt == "tsv":
+            yield from _read_tsv(raw, source, delimiter or "\t")
+        elif fmt == "jsonl":
+            yield from _read_jsonl(raw, source)
+        elif fmt == "fasttext":
+            yield from _read_fasttext(raw, source)
+        else:
+            yield from _read_text(raw, source)
+
+
+# ---------------------------------------------------------------- decoding helpers
+
+
+def _decode(data: bytes) -> tuple[str, str | None]:
+    """Decode a line; on invalid UTF-8 return a readable version and the reason."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        return data.decode("utf-8", "replace"), (
+            f"not valid UTF-8 (byte 0x{data[e.start]:02x} at byte {e.start + 1} of the row)"
+        )
+
+
+def _check_utf8(values: list[str]) -> tuple[list[str], str | None]:
+    """CSV is decoded with surrogateescape so that one bad byte cannot shift the rows; here
+    the escaped bytes are found again and turned into a per-row error."""
+    for v in values:
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            fixed = [
+                x.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for x in values
+            ]
+            return fixed, "not valid UTF-8"
+    return values, None
+
+
+def _strip_eol(line: bytes) -> bytes:
+    if line.endswith(b"\n"):
+        line = line[:-1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+    return line
+
+
+def _header(names: list[str], source: str, line: int = 1) -> list[str]:
+    if names and names[0].startswith("\ufeff"):  # a byte-order mark written by Excel
+        names[0] = names[0][1:]
+    names = [n.strip() for n in names]
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise DataError(
+                f"column {n!r} appears twice in the header",
+                path=source,
+                line=line,
+                hint="give every column a distinct name",
+            )
+        seen.add(n)
+    return names
+
+
+def _row_fields(header: list[str], values: list[str]) -> tuple[dict[str, str], str | None]:
+    fields = dict(zip(header, values, strict=False))
+    if len(values) != len(header):
+        for extra, v in enumerate(values[len(header) :], start=len(header) + 1):
+            fields[f"_extra{extra}"] = v
+        return fields, f"expected {len(header)} fields (as in the header), found {len(values)}"
+    return fields, None
+
+
+# ---------------------------------------------------------------- formats
+
+
+def _read_csv(raw, source: str, delimiter: str) -> Iterator[Record]:
+    text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+    reader = csv.reader(text, delimiter=delimiter)
+    header: list[str] | None = None
+    last_line = 0
+    while True:
+        start = last_line + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            # e.g. an unterminated quote at the end of the file; report and go on.
+            if reader.line_num == last_line:
+                break
+            last_line = reader.line_num
+            yield Record(source, start, {}, f"malformed CSV: {e}")
+            continue
+        last_line = reader.line_num
+        if not values:  # blank line: not a row
+            continue
+        values, utf8_error = _check_utf8(values)
+        if header is None:
+            if utf8_error:
+                raise DataError(
+                    "the header is not valid UTF-8", path=source, line=start,
+                    hint="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+                )
+            header = _header(values, source, start)
+            continue
+        fields, error = _row_fields(header, values)
+        yield Record(source, start, fields, utf8_error or error)
+    if header is None:
+        raise DataError(
+            "the file is empty (no header line)",
+            path=source,
+            hint="CSV/TSV files need a header line naming the columns, e.g. text,label",
+        )
+
+
+def _read_tsv(raw, source: str, delimiter: str) -> Iterator[Record]:
+    # Plain TSV: one row per line, fields split on tabs, no quoting (IANA text/tab-separated
+    # values). Quoted "TSV" from spreadsheets reads with --format csv --delimiter '\t'.
+    header: list[str] | None = None
+    for number, line in enumerate(raw, start=1):
+        content = _strip_eol(line)
+        if not content.strip():
+            continue
+        text, utf8_error = _decode(content)
+        values = text.split(delimiter)
+        if header is None:
+            if utf8_error:
+                raise DataError(
+                    "the header is not valid UTF-8", path=source, line=number,
+                    hint="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+                )
+            header = _header(values, source, number)
+            continue
+        fields, error = _row_fields(header, values)
+        yield Record(source, number, fields, utf8_error or error)
+    if header is None:
+        raise DataError(
+            "the file is empty (no header line)",
+            path=source,
+            hint="TSV files need a header line naming the columns, e.g. text<TAB>label",
+        )
+
+
+def _json_value(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return json.dumps(v, ensure_ascii=False)
+
+
+def _read_jsonl(raw, source: str) -> Iterator[Record]:
+    for number, line in enumerate(raw, start=1):
+        content = _strip_eol(line)
+        if not content.strip():
+            continue
+        text, utf8_error = _decode(content)
+        if utf8_error:
+            yield Record(source, number, {}, utf8_error)
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            yield Record(source, number, {}, f"not valid JSON: {e.msg} at column {e.colno}")
+            continue
+        if not isinstance(obj, dict):
+            yield Record(
+                source, number, {}, f"expected a JSON object per line, found {type(obj).__name__}"
+            )
+            continue
+        yield Record(source, number, {str(k): _json_value(v) for k, v in obj.items()})
+
+
+_SPACE = re.compile(r"[ \t]+")
+
+
+def _read_fasttext(raw, source: str) -> Iterator[Record]:
+    for number, line in enumerate(raw, start=1):
+        content = _strip_eol(line)
+        if not content.strip():
+            continue
+        text, utf8_error = _decode(content)
+        words = _SPACE.split(text.strip())
+        labels = []
+        while words and words[0].startswith(FASTTEXT_PREFIX):
+            labels.append(words.pop(0)[len(FASTTEXT_PREFIX) :])
+        fields = {"label": labels[0] if labels else "", "text": " ".join(words)}
+        error = utf8_error
+        if not labels:
+            error = error or f"no {FASTTEXT_PREFIX} prefix at the start of the line"
+        elif len(labels) > 1:
+            error = error or (
+                f"{len(labels)} labels on one line ({', '.join(labels)}); "
+                "tlc trains single-label classifiers"
+            )
+        yield Record(source, number, fields, error)
+
+
+def _read_text(raw, source: str) -> Iterator[Record]:
+    # One document a line; an empty line is an (empty) document, not a separator, so that
+    # output rows line up with input lines when scoring.
+    for number, line in enumerate(raw, start=1):
+        text, utf8_error = _decode(_strip_eol(line))
+        yield Record(source, number, {"text": text}, utf8_error)
+
+
+# aclImdb v1: <split>/{pos,neg}/<id>_<rating>.txt and train/unsup/<id>_0.txt. Labels follow
+# the canonical imdb files (pos -> "1", neg -> "0"), so both sources give the same data set.
+_ACLIMDB_LABELS = {"pos": "1", "neg": "0"}
+_ACLIMDB_NAME = re.compile(r"^(\d+)_(\d+)\.txt$")
+
+
+def _read_aclimdb(folder: Path) -> Iterator[Record]:
+    if not folder.is_dir():
+        raise DataError("no such folder", path=folder, hint="check the path")
+    if folder.name == "unsup" and not (folder / "pos").is_dir():
+        groups = [(folder, "")]
+    else:
+        groups = [(folder / sub, label) for sub, label in _ACLIMDB_LABELS.items()]
+    root = folder.parent if folder.name == "unsup" else folder
+    for sub, label in groups:
+        if not sub.is_dir():
+            continue
+        named = []
+        for p in sub.iterdir():
+            m = _ACLIMDB_NAME.match(p.name)
+            if m:
+                named.append((int(m.group(1)), m.group(2), p))
+        for _, rating, p in sorted(named):
+            text, error = _decode(p.read_bytes())
+            rel = p.relative_to(root.parent).as_posix()
+            fields = {"text": text, "label": label, "rating": rating, "file": rel}
+            if not label:
+                fields = {"text": text, "file": rel}
+            yield Record(str(p), None, fields, error)
