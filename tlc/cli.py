@@ -1,0 +1,380 @@
+"""The ``tlc`` command line.
+
+Heavy imports (sentencepiece, later TensorFlow) happen inside the commands that need them,
+so ``tlc --help`` and the scoring commands stay fast and work with ``pip install tlc`` alone.
+Every user-fixable problem is a :class:`~tlc.errors.TlcError`, printed without a traceback
+and with exit status 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import gzip
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tlc import __version__
+from tlc.errors import DataError, TlcError
+
+app = typer.Typer(
+    help="tlc: small, fast text classifiers from few labels, by transfer learning.\n\n"
+    "Data sets are found by name under --data-dir, else $TLC_DATA_DIR, else "
+    "~/.local/share/tlc/data; any folder with train/test files (text and label columns) "
+    "or a single CSV/TSV/JSONL/fastText file can be given by path instead.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Fetch public data sets and inspect any data set.",
+                       no_args_is_help=True)
+tokenizer_app = typer.Typer(help="Train and try the sentencepiece tokenizer and document grid.",
+                            no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(tokenizer_app, name="tokenizer")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Folder holding data sets by name (default: "
+                 "$TLC_DATA_DIR, else ~/.local/share/tlc/data)."),
+]
+TextColumn = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
+LabelColumn = Annotated[str, typer.Option("--label-column", help="Column holding the label.")]
+OnBadRows = Annotated[
+    str,
+    typer.Option("--on-bad-rows", help="'error' stops at the first bad row (empty text, "
+                 "invalid UTF-8, malformed row); 'skip' leaves such rows out and counts them."),
+]
+
+
+def _friendly(fn):
+    """Turn TlcError into one clear message and exit status 2; Ctrl-C into status 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TlcError as e:
+            typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tlc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    pass
+
+
+def _progress(desc: str, total: int | None = None, unit: str = "rows"):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr,
+                dynamic_ncols=True, leave=False, disable=None)
+
+
+# ------------------------------------------------------------------------------ data
+
+
+@data_app.command("list")
+@_friendly
+def data_list(data_dir: DataDir = None) -> None:
+    """List the public data sets tlc can fetch, and whether each is in the data folder."""
+    from tlc.data.dataset import resolve_data_dir
+    from tlc.data.registry import REGISTRY
+
+    root = resolve_data_dir(data_dir)
+    typer.echo(f"data folder: {root}")
+    for name, entry in REGISTRY.items():
+        present = all((root / entry.folder / f).exists() for f in entry.outputs[:1])
+        state = "present" if present else "not fetched"
+        typer.echo(f"  {name:<16} {state:<12} {entry.description.splitlines()[0]}")
+        typer.echo(f"  {'':<16} {'':<12} licence: {entry.licence}")
+    if root.is_dir():
+        known = {e.folder for e in REGISTRY.values()}
+        local = sorted(d.name for d in root.iterdir()
+                       if d.is_dir() and not d.name.startswith(".") and d.name not in known)
+        if local:
+            typer.echo(f"other data sets in the data folder: {', '.join(local)}")
+
+
+@data_app.command("fetch")
+@_friendly
+def data_fetch(
+    name: Annotated[str, typer.Argument(help="imdb, amazon_polarity or glove.6B "
+                                        "(see `tlc data list`).")],
+    data_dir: DataDir = None,
+    force: Annotated[bool, typer.Option("--force", help="Fetch again even if present.")] = False,
+    keep_downloads: Annotated[bool, typer.Option(
+        "--keep-downloads", help="Keep the downloaded archive after converting it.")] = False,
+    dims: Annotated[list[int] | None, typer.Option(
+        "--dim", help="glove.6B only: vector sizes to extract (50, 100, 200, 300); "
+        "repeatable (default: all four)")] = None,
+) -> None:
+    """Download a public data set (resuming broken downloads), verify its published
+    checksum, and convert it to the canonical train/test files under the data folder."""
+    from tlc.data.dataset import resolve_data_dir
+    from tlc.data.fetch import fetch
+
+    options = {"dims": tuple(dims)} if dims else {}
+    folder = fetch(name, resolve_data_dir(data_dir), force=force,
+                   keep_downloads=keep_downloads, **options)
+    typer.echo(f"{name}: ready in {folder}")
+
+
+def _label_cell(labels: dict[str, int], rows: int) -> str:
+    if not labels:
+        return "-"
+    return "  ".join(f"{k}: {v:,} ({100 * v / rows:.1f}%)" for k, v in labels.items())
+
+
+def _length_cell(s: dict[str, float]) -> str:
+    if not s:
+        return "-"
+    return f"{s['min']:,} / {s['median']:,.0f} / {s['mean']:,.0f} / {s['max']:,}"
+
+
+@data_app.command("info")
+@_friendly
+def data_info(
+    dataset: Annotated[str | None, typer.Argument(
+        help="Data set name (under the data folder) or path; NAME:SPLIT for one split. "
+        "Without it: list the data sets in the data folder.")] = None,
+    data_dir: DataDir = None,
+    text_column: TextColumn = "text",
+    label_column: LabelColumn = "label",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+    = False,
+) -> None:
+    """Rows, label balance, text lengths and bad rows of each split of a data set."""
+    from tlc.data.dataset import open_dataset, parse_source, resolve_data_dir
+    from tlc.data.stats import split_stats
+
+    if dataset is None:
+        root = resolve_data_dir(data_dir)
+        typer.echo(f"data folder: {root}")
+        if not root.is_dir():
+            typer.echo("  (does not exist yet: `tlc data fetch imdb` creates it)")
+            return
+        for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            try:
+                ds = open_dataset(d)
+                typer.echo(f"  {d.name:<16} splits: {', '.join(ds.splits)}")
+            except DataError:
+                files = ", ".join(sorted(p.name for p in d.iterdir())[:4])
+                typer.echo(f"  {d.name:<16} (no split files; holds {files})")
+        return
+
+    name, only = parse_source(dataset)
+    ds = open_dataset(name, data_dir)
+    results = []
+    for split in [only] if only else ds.splits:
+        with _progress(f"reading {ds.name}:{split}") as bar:
+            results.append(split_stats(ds, split, text_column=text_column,
+                                       label_column=label_column, progress=bar))
+    if as_json:
+        typer.echo(json.dumps({"dataset": ds.name, "root": str(ds.root),
+                               "splits": [r.to_dict() for r in results]}, indent=2))
+        return
+    typer.echo(f"{ds.name}  ({ds.root})")
+    typer.echo(f"  {'split':<6} {'rows':>9}  {'chars min / median / mean / max':<34}"
+               f"{'words median':>12}  labels")
+    for r in results:
+        words = f"{r.words['median']:,.0f}" if r.words else "-"
+        typer.echo(f"  {r.split:<6} {r.rows:>9,}  {_length_cell(r.chars):<34}{words:>12}  "
+                   f"{_label_cell(r.labels, r.rows)}")
+    for r in results:
+        if r.bad_rows:
+            total = sum(r.bad_rows.values())
+            reasons = ", ".join(f"{n:,} {k}" for k, n in r.bad_rows.items())
+            typer.secho(f"  {r.split}: {total:,} bad rows ({reasons}), e.g.", fg="yellow")
+            for example in r.bad_examples:
+                typer.echo(f"    {example}")
+        if r.split not in ("unsup",) and r.rows and len(r.labels) == 1:
+            typer.secho(f"  {r.split}: only one class ({next(iter(r.labels))}); a classifier "
+                        "needs at least 2", fg="yellow")
+
+
+def _open_out(path: Path, compress: bool):
+    if compress:
+        return gzip.open(path, "wt", encoding="utf-8", newline="")
+    return open(path, "w", encoding="utf-8", newline="")
+
+
+@data_app.command("subset")
+@_friendly
+def data_subset(
+    dataset: Annotated[str, typer.Argument(help="Data set name or path (its train split is "
+                                           "used; NAME:SPLIT for another).")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write (.csv or .csv.gz).")],
+    labels: Annotated[int | None, typer.Option("--labels", help="Number of labelled rows.")]
+    = None,
+    fraction: Annotated[float | None, typer.Option(
+        "--fraction", help="Fraction of labelled rows, e.g. 0.05.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Which subset: same seed, same rows, "
+                                      "on every machine.")] = 0,
+    valid_fraction: Annotated[float, typer.Option(
+        "--valid-fraction", help="Share of the subset held out for validation (column "
+        "'role'); 0 for none.")] = 0.1,
+    data_dir: DataDir = None,
+    text_column: TextColumn = "text",
+    label_column: LabelColumn = "label",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out.")] = False,
+) -> None:
+    """Write a label budget: a stratified, seeded subset of a training split, with the
+    validation rows marked. Training uses exactly this selection for the same settings."""
+    from tlc.data.budget import stratified_subset, validation_split
+    from tlc.data.dataset import open_dataset, parse_source
+    from tlc.data.examples import iter_examples
+    from tlc.data.readers import read_records
+
+    if out.exists() and not force:
+        raise DataError("already exists", path=out, hint="pass --force to overwrite it")
+    if not out.parent.is_dir():
+        raise DataError("folder does not exist", path=out.parent, hint="create it first")
+    name, split = parse_source(dataset)
+    if split == "test":
+        raise DataError("label budgets are drawn from training data only, never from test",
+                        hint=f"use {name} or {name}:train")
+    ds = open_dataset(name, data_dir)
+    path = ds.path(split or "train")
+    records = [r for r in read_records(path)]
+    # Validate every row first (clear error on the first bad one), then select.
+    pairs = list(iter_examples(records, text_column=text_column, label_column=label_column))
+    all_labels = [lab for _, lab in pairs]
+    if labels is None and fraction is None:
+        chosen = list(range(len(pairs)))
+    else:
+        chosen = stratified_subset(all_labels, count=labels, fraction=fraction, seed=seed,
+                                   source=str(path)).tolist()
+    roles = ["train"] * len(chosen)
+    if valid_fraction > 0:
+        _, valid = validation_split([all_labels[i] for i in chosen], fraction=valid_fraction,
+                                    seed=seed, source=str(path))
+        for v in valid:
+            roles[v] = "valid"
+    columns = ["row", "role", *records[0].fields]
+    tmp = out.with_name(out.name + ".tmp")
+    with _open_out(tmp, out.suffix == ".gz") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(columns)
+        for i, role in zip(chosen, roles, strict=False):
+            w.writerow([i, role, *records[i].fields.values()])
+    os.replace(tmp, out)
+    n_valid = roles.count("valid")
+    typer.echo(f"wrote {len(chosen):,} rows ({len(chosen) - n_valid:,} train, {n_valid:,} "
+               f"valid) of {len(pairs):,} from {path} to {out}")
+
+
+# ------------------------------------------------------------------------------ tokenizer
+
+
+def _texts(sources: list[str], data_dir, text_column: str, on_bad_rows: str,
+           skipped) -> Iterator[str]:
+    from tlc.data.dataset import open_dataset, parse_source
+    from tlc.data.examples import iter_examples
+    from tlc.data.readers import read_records
+
+    for spec in sources:
+        name, split = parse_source(spec)
+        ds = open_dataset(name, data_dir)
+        for s in [split] if split else [s for s in ds.splits if s != "test"]:
+            for text, _ in iter_examples(read_records(ds.path(s)), text_column=text_column,
+                                         label_column=None, on_bad_rows=on_bad_rows,
+                                         skipped=skipped):
+                yield text
+
+
+@tokenizer_app.command("train")
+@_friendly
+def tokenizer_train(
+    data: Annotated[list[str], typer.Option(
+        "--data", help="Text to learn the vocabulary from: a data set name or path, "
+        "NAME:SPLIT for one split (e.g. imdb:unsup). Repeatable. Test splits are never used "
+        "unless named.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write tokenizer.model and "
+                                      "tokenizer.json to.")],
+    vocab_size: Annotated[int, typer.Option("--vocab-size")] = 16000,
+    max_sentences: Annotated[int, typer.Option("--max-sentences",
+                                               help="Sentences per document in the grid.")] = 16,
+    max_tokens: Annotated[int, typer.Option("--max-tokens",
+                                            help="Tokens per sentence in the grid.")] = 40,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    data_dir: DataDir = None,
+    text_column: TextColumn = "text",
+    on_bad_rows: OnBadRows = "error",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing tokenizer.")]
+    = False,
+) -> None:
+    """Train a sentencepiece tokenizer (unigram, NFKC + case folding) on one or more text
+    sources, and save it with its document-grid settings."""
+    from collections import Counter
+
+    from tlc.tokenizer import Tokenizer, TokenizerConfig
+
+    if (out / "tokenizer.model").exists() and not force:
+        raise DataError("a tokenizer already exists here", path=out,
+                        hint="pass --force to replace it, or choose another --out")
+    config = TokenizerConfig(vocab_size=vocab_size, max_sentences=max_sentences,
+                             max_tokens=max_tokens, seed=seed)
+    skipped: Counter = Counter()
+    tok = Tokenizer.train(_texts(data, data_dir, text_column, on_bad_rows, skipped), config)
+    out.mkdir(parents=True, exist_ok=True)
+    tok.save(out)
+    if skipped:
+        typer.echo(f"skipped {sum(skipped.values()):,} rows: "
+                   + ", ".join(f"{n:,} {k}" for k, n in skipped.items()), err=True)
+    typer.echo(f"tokenizer: {tok.vocab_size:,} pieces, sha256 {tok.sha256[:16]}…, "
+               f"grid {config.max_sentences} sentences x {config.max_tokens} tokens -> {out}")
+
+
+@tokenizer_app.command("encode")
+@_friendly
+def tokenizer_encode(
+    tokenizer_dir: Annotated[Path, typer.Argument(help="Folder written by `tlc tokenizer "
+                                                  "train`.")],
+    texts: Annotated[list[str], typer.Argument(help="Text(s) to encode.")],
+    ids: Annotated[bool, typer.Option("--ids", help="Show ids instead of pieces.")] = False,
+) -> None:
+    """Show how texts are cleaned, tokenised and laid out as the sentences x tokens grid."""
+    from tlc.tokenizer import Tokenizer, clean
+
+    tok = Tokenizer.load(tokenizer_dir)
+    grids = tok.encode_grid(texts)
+    pieces = tok.pieces
+    for text, grid in zip(texts, grids, strict=False):
+        typer.echo(f"text:    {text!r}")
+        typer.echo(f"cleaned: {clean(text)!r}")
+        used = [row for row in grid if row.any()]
+        for s, row in enumerate(used):
+            toks = [int(t) for t in row if t]
+            shown = " ".join(str(t) for t in toks) if ids else " ".join(pieces[t] for t in toks)
+            typer.echo(f"  sentence {s + 1:>2}: {shown}")
+        if not used:
+            typer.echo("  (empty: all padding)")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
