@@ -71,7 +71,8 @@ def test_tokenizer_and_grid_on_real_reviews(real_data_dir, tmp_path):
 
     amazon = open_dataset("amazon", real_data_dir).load("train").texts
     unsup = open_dataset("imdb", real_data_dir).load("unsup").texts
-    texts = list(islice((t for pair in zip(amazon, unsup) for t in pair), 8000))
+    texts = list(islice((t for pair in zip(amazon, unsup, strict=False) for t in pair),
+                        8000))
     tok = Tokenizer.train(texts, TokenizerConfig(vocab_size=4000), progress=False)
     test = open_dataset("imdb", real_data_dir).load("test").texts[::10]  # 2,500 reviews
     flat, lengths = tok.encode_flat(test)
