@@ -464,3 +464,15 @@ def test_graph_encoder_vs_python_sentencepiece(tok, eval_texts):
         grid_from_flat(flat, lengths, tok.terminal, tok.starts_word, cfg.max_sentences,
                        cfg.max_tokens), expected)
     np.testing.assert_array_equal(tok.encode_grid(docs), expected)
+
+
+def test_threaded_chunks_keep_document_order(tok, eval_texts, monkeypatch):
+    from tlc.tokenizer.graph import GraphEncoder
+
+    docs = eval_texts + ["", "short.", "x " * 500]
+    whole = tok.encode(docs)
+    monkeypatch.setattr(GraphEncoder, "CHUNK", 7)
+    chunked = GraphEncoder(tok.model_proto, threads=2)
+    flat, lengths = chunked(docs)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    assert [flat[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:], strict=True)] == whole

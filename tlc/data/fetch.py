@@ -170,7 +170,7 @@ def _transfer(url, part, algo, size, progress, chunk_size, timeout):
                 unit_scale=True,
                 unit_divisor=1024,
                 desc=part.name.removesuffix(".part"),
-                disable=not progress,
+                disable=None if progress else True,  # no bar in logs and pipes
                 file=sys.stderr,
             ) as bar,
         ):

@@ -16,6 +16,7 @@ BOS/EOS) -> ``ids: int32[total]`` (all documents' ids, concatenated) and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -91,13 +92,29 @@ def ort_session(model_bytes: bytes, threads: int | None = None):
 
 
 class GraphEncoder:
-    """Runs :func:`encoder_model` with onnxruntime: texts -> (flat ids, per-document lengths)."""
+    """Runs :func:`encoder_model` with onnxruntime: texts -> (flat ids, per-document lengths).
 
-    def __init__(self, model_proto: bytes, threads: int | None = None) -> None:
-        self._session = ort_session(encoder_model(model_proto).SerializeToString(), threads)
+    The sentencepiece op works through a batch on one core, so batches are cut into chunks
+    that ``threads`` workers run concurrently (onnxruntime releases the GIL): on 2 cores this
+    doubles the documents per second."""
+
+    CHUNK = 512
+
+    def __init__(self, model_proto: bytes, threads: int = 1) -> None:
+        self._session = ort_session(encoder_model(model_proto).SerializeToString(), threads=1)
+        self._threads = max(1, threads)
+
+    def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        ids, offsets = self._session.run(None, {"text": np.array(texts, dtype=object)})
+        return ids.astype(np.int64), np.diff(offsets)
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         if len(texts) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        ids, offsets = self._session.run(None, {"text": np.array(texts, dtype=object)})
-        return ids.astype(np.int64), np.diff(offsets)
+        chunks = [texts[i : i + self.CHUNK] for i in range(0, len(texts), self.CHUNK)]
+        if self._threads == 1 or len(chunks) == 1:
+            parts = [self._run(c) for c in chunks]
+        else:
+            with ThreadPoolExecutor(self._threads) as pool:
+                parts = list(pool.map(self._run, chunks))  # map keeps the input order
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

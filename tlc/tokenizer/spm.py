@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,9 @@ class Tokenizer:
         import sentencepiece
         from tqdm.auto import tqdm
 
-        docs = tqdm(texts, desc="tokenizer: reading", unit=" docs", disable=not progress)
+        # disable=None: bars on a terminal, none in logs and pipes.
+        docs = tqdm(texts, desc="tokenizer: reading", unit=" docs", file=sys.stderr,
+                    disable=None if progress else True)
         writer = io.BytesIO()
         sentences = _TrainingSentences(docs)
         # Reservoir sampling and sentence shuffling draw from this global generator.
