@@ -112,3 +112,15 @@ def test_tokenizer_train_bad_input_names_the_row(tmp_path):
     r = run("tokenizer", "train", "--data", str(tmp_path), "--out", str(tmp_path / "t"))
     assert r.exit_code == 2
     assert "train.csv:3: empty text" in r.output and "--on-bad-rows skip" in r.output
+
+
+def test_format_option_for_files_named_oddly(tmp_path):
+    f = tmp_path / "export.dat"
+    f.write_text("text\tlabel\nnice\tpos\nbad\tneg\n")
+    r = run("data", "info", str(f))
+    assert r.exit_code == 2 and "unknown format" in r.output and "--format" in r.output
+    r = run("data", "info", str(f), "--format", "tsv", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["splits"][0]["labels"] == {"neg": 1, "pos": 1}
+    r = run("data", "info", str(tmp_path), "--format", "tsv")
+    assert r.exit_code == 2 and "applies to a single file" in r.output

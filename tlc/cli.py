@@ -46,6 +46,11 @@ DataDir = Annotated[
 ]
 TextColumn = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
 LabelColumn = Annotated[str, typer.Option("--label-column", help="Column holding the label.")]
+Format = Annotated[
+    str | None,
+    typer.Option("--format", help="Format of a single input file whose name does not say: "
+                 "csv, tsv, jsonl, fasttext, text (default: from the file name)."),
+]
 OnBadRows = Annotated[
     str,
     typer.Option("--on-bad-rows", help="'error' stops at the first bad row (empty text, "
@@ -161,6 +166,7 @@ def data_info(
     data_dir: DataDir = None,
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
+    fmt: Format = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
 ) -> None:
@@ -184,7 +190,7 @@ def data_info(
         return
 
     name, only = parse_source(dataset)
-    ds = open_dataset(name, data_dir)
+    ds = open_dataset(name, data_dir, fmt)
     results = []
     for split in [only] if only else ds.splits:
         with _progress(f"reading {ds.name}:{split}") as bar:
@@ -237,6 +243,7 @@ def data_subset(
     data_dir: DataDir = None,
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
+    fmt: Format = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out.")] = False,
 ) -> None:
     """Write a label budget: a stratified, seeded subset of a training split, with the
@@ -254,9 +261,9 @@ def data_subset(
     if split == "test":
         raise DataError("label budgets are drawn from training data only, never from test",
                         hint=f"use {name} or {name}:train")
-    ds = open_dataset(name, data_dir)
+    ds = open_dataset(name, data_dir, fmt)
     path = ds.path(split or "train")
-    records = [r for r in read_records(path)]
+    records = list(read_records(path, ds.fmt))
     # Validate every row first (clear error on the first bad one), then select.
     pairs = list(iter_examples(records, text_column=text_column, label_column=label_column))
     all_labels = [lab for _, lab in pairs]
@@ -287,7 +294,7 @@ def data_subset(
 # ------------------------------------------------------------------------------ tokenizer
 
 
-def _texts(sources: list[str], data_dir, text_column: str, on_bad_rows: str,
+def _texts(sources: list[str], data_dir, text_column: str, fmt: str | None, on_bad_rows: str,
            skipped) -> Iterator[str]:
     from tlc.data.dataset import open_dataset, parse_source
     from tlc.data.examples import iter_examples
@@ -295,9 +302,10 @@ def _texts(sources: list[str], data_dir, text_column: str, on_bad_rows: str,
 
     for spec in sources:
         name, split = parse_source(spec)
-        ds = open_dataset(name, data_dir)
+        ds = open_dataset(name, data_dir, fmt if Path(name).is_file() else None)
         for s in [split] if split else [s for s in ds.splits if s != "test"]:
-            for text, _ in iter_examples(read_records(ds.path(s)), text_column=text_column,
+            for text, _ in iter_examples(read_records(ds.path(s), ds.fmt),
+                                         text_column=text_column,
                                          label_column=None, on_bad_rows=on_bad_rows,
                                          skipped=skipped):
                 yield text
@@ -320,6 +328,7 @@ def tokenizer_train(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data_dir: DataDir = None,
     text_column: TextColumn = "text",
+    fmt: Format = None,
     on_bad_rows: OnBadRows = "error",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing tokenizer.")]
     = False,
@@ -336,7 +345,8 @@ def tokenizer_train(
     config = TokenizerConfig(vocab_size=vocab_size, max_sentences=max_sentences,
                              max_tokens=max_tokens, seed=seed)
     skipped: Counter = Counter()
-    tok = Tokenizer.train(_texts(data, data_dir, text_column, on_bad_rows, skipped), config)
+    tok = Tokenizer.train(_texts(data, data_dir, text_column, fmt, on_bad_rows, skipped),
+                          config)
     out.mkdir(parents=True, exist_ok=True)
     tok.save(out)
     if skipped:

@@ -47,6 +47,8 @@ class Dataset:
     root: Path
     files: dict[str, Path]
     """split -> file (or aclImdb folder)."""
+    fmt: str | None = None
+    """Format of the files when their names do not say (a single file given with --format)."""
 
     @property
     def splits(self) -> list[str]:
@@ -76,6 +78,7 @@ class Dataset:
             label_column = None
         return load_examples(
             self.path(split),
+            fmt=self.fmt,
             text_column=text_column,
             label_column=label_column,
             on_bad_rows=on_bad_rows,
@@ -132,15 +135,21 @@ def parse_source(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
-def open_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None
-                 ) -> Dataset:
-    """A data set by path (folder or single file) or by name under the data folder."""
+def open_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
+                 fmt: str | None = None) -> Dataset:
+    """A data set by path (folder or single file) or by name under the data folder.
+
+    ``fmt`` names the format of a single file whose name does not tell it."""
     p = Path(spec).expanduser()
-    if p.is_dir():
-        return dataset_from_folder(p)
     if p.is_file():
         # A single file is a data set with one split, named by the file if it is a split name.
-        return Dataset(p.name, p.parent, {_split_of(p) or "train": p})
+        return Dataset(p.name, p.parent, {_split_of(p) or "train": p}, fmt)
+    if fmt is not None:
+        raise DataError(f"--format {fmt} applies to a single file, not to a folder or name",
+                        path=p, hint="name the file itself, or leave --format out (the files "
+                        "of a data set folder are recognised by their names)")
+    if p.is_dir():
+        return dataset_from_folder(p)
     name = os.fspath(spec)
     root = resolve_data_dir(data_dir)
     folder = root / _registry_folder(name)

@@ -112,9 +112,9 @@ def read_records(
     source = os.fspath(path)
     with open_binary(path) as raw:
         if fmt == "csv":
-            yield from _read_csv(raw, source, delimiter or ",")
+            yield from _tabular(_csv_rows(raw, delimiter or ","), source)
         elif fmt == "tsv":
-            yield from _read_tsv(raw, source, delimiter or "\t")
+            yield from _tabular(_tsv_rows(raw, delimiter or "\t"), source)
         elif fmt == "jsonl":
             yield from _read_jsonl(raw, source)
         elif fmt == "fasttext":
@@ -187,38 +187,24 @@ def _row_fields(header: list[str], values: list[str]) -> tuple[dict[str, str], s
 # ---------------------------------------------------------------- formats
 
 
-def _read_csv(raw, source: str, delimiter: str) -> Iterator[Record]:
-    text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
-    reader = csv.reader(text, delimiter=delimiter)
+def _tabular(rows, source: str) -> Iterator[Record]:
+    """Header handling shared by CSV and TSV. ``rows`` yields (line, values, error); values is
+    None for a row that could not be split into fields at all."""
     header: list[str] | None = None
-    last_line = 0
-    while True:
-        start = last_line + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            # e.g. an unterminated quote at the end of the file; report and go on.
-            if reader.line_num == last_line:
-                break
-            last_line = reader.line_num
-            yield Record(source, start, {}, f"malformed CSV: {e}")
+    for line, values, error in rows:
+        if values is None:
+            yield Record(source, line, {}, error)
             continue
-        last_line = reader.line_num
-        if not values:  # blank line: not a row
-            continue
-        values, utf8_error = _check_utf8(values)
         if header is None:
-            if utf8_error:
+            if error:
                 raise DataError(
-                    "the header is not valid UTF-8", path=source, line=start,
+                    "the header is not valid UTF-8", path=source, line=line,
                     hint="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
                 )
-            header = _header(values, source, start)
+            header = _header(values, source, line)
             continue
-        fields, error = _row_fields(header, values)
-        yield Record(source, start, fields, utf8_error or error)
+        fields, shape_error = _row_fields(header, values)
+        yield Record(source, line, fields, error or shape_error)
     if header is None:
         raise DataError(
             "the file is empty (no header line)",
@@ -227,32 +213,37 @@ def _read_csv(raw, source: str, delimiter: str) -> Iterator[Record]:
         )
 
 
-def _read_tsv(raw, source: str, delimiter: str) -> Iterator[Record]:
+def _csv_rows(raw, delimiter: str):
+    # surrogateescape: a bad byte must not derail the parser; _check_utf8 reports it per row.
+    text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+    reader = csv.reader(text, delimiter=delimiter)
+    last_line = 0
+    while True:
+        start = last_line + 1  # a quoted field can span lines: report where the row starts
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            # e.g. an unterminated quote at the end of the file; report and go on.
+            if reader.line_num == last_line:
+                return
+            last_line = reader.line_num
+            yield start, None, f"malformed CSV: {e}"
+            continue
+        last_line = reader.line_num
+        if values:  # a blank line is not a row
+            yield (start, *_check_utf8(values))
+
+
+def _tsv_rows(raw, delimiter: str):
     # Plain TSV: one row per line, fields split on tabs, no quoting (IANA text/tab-separated
-    # values). Quoted "TSV" from spreadsheets reads with --format csv --delimiter '\t'.
-    header: list[str] | None = None
+    # values). Quoted "TSV" exported from spreadsheets reads as CSV with delimiter "\t".
     for number, line in enumerate(raw, start=1):
         content = _strip_eol(line)
-        if not content.strip():
-            continue
-        text, utf8_error = _decode(content)
-        values = text.split(delimiter)
-        if header is None:
-            if utf8_error:
-                raise DataError(
-                    "the header is not valid UTF-8", path=source, line=number,
-                    hint="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
-                )
-            header = _header(values, source, number)
-            continue
-        fields, error = _row_fields(header, values)
-        yield Record(source, number, fields, utf8_error or error)
-    if header is None:
-        raise DataError(
-            "the file is empty (no header line)",
-            path=source,
-            hint="TSV files need a header line naming the columns, e.g. text<TAB>label",
-        )
+        if content.strip():
+            text, utf8_error = _decode(content)
+            yield number, text.split(delimiter), utf8_error
 
 
 def _json_value(v: object) -> str:

@@ -57,7 +57,7 @@ def split_stats(
     labels: Counter = Counter()
     bad: Counter = Counter()
     labelled = split not in UNLABELLED_SPLITS
-    for record in read_records(path):
+    for record in read_records(path, dataset.fmt):
         if not stats.columns and record.error is None:
             stats.columns = list(record.fields)
         if progress is not None:
