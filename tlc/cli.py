@@ -140,9 +140,8 @@ def data_fetch(
     from tlc.data.fetch import fetch
 
     options = {"dims": tuple(dims)} if dims else {}
-    folder = fetch(name, resolve_data_dir(data_dir), force=force,
+    fetch(name, resolve_data_dir(data_dir), force=force,
                    keep_downloads=keep_downloads, **options)
-    typer.echo(f"{name}: ready in {folder}")
 
 
 def _label_cell(labels: dict[str, int], rows: int) -> str:
@@ -320,12 +319,15 @@ def tokenizer_train(
         "unless named.")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write tokenizer.model and "
                                       "tokenizer.json to.")],
-    vocab_size: Annotated[int, typer.Option("--vocab-size")] = 16000,
+    vocab_size: Annotated[int, typer.Option(
+        "--vocab-size", help="Number of sentencepiece pieces (the embedding table's rows).")]
+    = 16000,
     max_sentences: Annotated[int, typer.Option("--max-sentences",
                                                help="Sentences per document in the grid.")] = 16,
     max_tokens: Annotated[int, typer.Option("--max-tokens",
                                             help="Tokens per sentence in the grid.")] = 40,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Same text and seed, same tokenizer.")]
+    = 0,
     data_dir: DataDir = None,
     text_column: TextColumn = "text",
     fmt: Format = None,

@@ -31,6 +31,14 @@ GLOVE_DIMS = (50, 100, 200, 300)
 _ARCHIVE_ERRORS = (tarfile.TarError, zlib.error, EOFError)
 
 
+def _damaged(archive, error: Exception) -> DataError:
+    return DataError(
+        f"cannot read the archive: {error}",
+        path=archive,
+        hint="delete the file and fetch it again (the download may be damaged)",
+    )
+
+
 @contextlib.contextmanager
 def _gzip_writer(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     """A binary gzip stream that lands at ``path`` only once it is complete.
@@ -103,11 +111,7 @@ def convert_imdb(paths: Sequence[Path], out_dir: Path) -> list[Path]:
                 else:
                     unsup.append((int(u[1]), text, file))
     except _ARCHIVE_ERRORS as e:
-        raise DataError(
-            f"cannot read the archive: {e}",
-            path=archive,
-            hint="delete the file and fetch it again (the download may be damaged)",
-        ) from None
+        raise _damaged(archive, e) from None
 
     for split, rows in labelled.items():
         if not rows:
@@ -181,11 +185,7 @@ def convert_amazon_polarity(paths: Sequence[Path], out_dir: Path) -> list[Path]:
                 write_csv_gz(out, ("text", "label", "title"), _amazon_rows(text, name, archive))
                 written.append(out)
     except _ARCHIVE_ERRORS as e:
-        raise DataError(
-            f"cannot read the archive: {e}",
-            path=archive,
-            hint="delete the file and fetch it again (the download may be damaged)",
-        ) from None
+        raise _damaged(archive, e) from None
     except UnicodeDecodeError as e:
         raise DataError(
             f"a file in the archive is not valid UTF-8: {e}",
@@ -293,9 +293,5 @@ def convert_glove(paths: Sequence[Path], out_dir: Path, dims: object = GLOVE_DIM
                     shutil.copyfileobj(src, gz, 1 << 20)
                 written.append(out)
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        raise DataError(
-            f"cannot read the archive: {e}",
-            path=archive,
-            hint="delete the file and fetch it again (the download may be damaged)",
-        ) from None
+        raise _damaged(archive, e) from None
     return written
