@@ -42,6 +42,16 @@ IMDB_REVIEWS = {
     "train/unsup/0_0.txt": "Unlabelled zero.",
 }
 # Members the converter must skip.
+# The canonical train order of the fake archive: pos by numeric id (0, 2, 10 - not 0, 10, 2),
+# then neg by numeric id.
+IMDB_TRAIN_ORDER = [
+    "train/pos/0_10.txt",
+    "train/pos/2_7.txt",
+    "train/pos/10_9.txt",
+    "train/neg/1_4.txt",
+    "train/neg/3_1.txt",
+]
+
 IMDB_NOISE = {
     "aclImdb/README": b"Large Movie Review Dataset v1.0\n",
     "aclImdb/imdb.vocab": b"the\nand\n",
@@ -161,14 +171,7 @@ def test_convert_imdb_layout_order_and_text(tmp_path: Path) -> None:
 
     train = read_csv_gz(out / "train.csv.gz")
     assert train[0] == ["text", "label", "rating", "file"]
-    # pos by numeric id (0, 2, 10 - not 0, 10, 2), then neg by numeric id
-    assert [r[3] for r in train[1:]] == [
-        "train/pos/0_10.txt",
-        "train/pos/2_7.txt",
-        "train/pos/10_9.txt",
-        "train/neg/1_4.txt",
-        "train/neg/3_1.txt",
-    ]
+    assert [r[3] for r in train[1:]] == IMDB_TRAIN_ORDER
     assert [(r[1], r[2]) for r in train[1:]] == [
         ("1", "10"),
         ("1", "7"),

@@ -18,6 +18,7 @@ from http_server import Server, serve
 from test_convert import (
     GLOVE_50,
     IMDB_REVIEWS,
+    IMDB_TRAIN_ORDER,
     make_amazon_archive,
     make_glove_archive,
     make_imdb_archive,
@@ -101,13 +102,7 @@ def test_fetch_all_three_data_sets(tmp_path: Path, archives: dict[str, bytes]) -
     assert imdb == tmp_path / "imdb"
     assert sorted(p.name for p in imdb.iterdir()) == ["test.csv.gz", "train.csv.gz", "unsup.csv.gz"]
     train = read_csv_gz(imdb / "train.csv.gz")
-    assert [r[3] for r in train[1:]] == [
-        "train/pos/0_10.txt",
-        "train/pos/2_7.txt",
-        "train/pos/10_9.txt",
-        "train/neg/1_4.txt",
-        "train/neg/3_1.txt",
-    ]
+    assert [r[3] for r in train[1:]] == IMDB_TRAIN_ORDER
     assert all(r[0] == IMDB_REVIEWS[r[3]] for r in train[1:])
     assert len(read_csv_gz(imdb / "unsup.csv.gz")) == 4
 

@@ -89,10 +89,10 @@ def _root(
     pass
 
 
-def _progress(desc: str, total: int | None = None, unit: str = "rows"):
+def _progress(desc: str):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr,
+    return tqdm(desc=desc, unit="rows", unit_scale=True, file=sys.stderr,
                 dynamic_ncols=True, leave=False, disable=None)
 
 

@@ -25,6 +25,7 @@ from typing import IO
 from tlc.errors import DataError, FetchError
 
 GLOVE_DIMS = (50, 100, 200, 300)
+_NOT_OFFICIAL = "the archive is not the official release; delete it and fetch again"
 
 # What a damaged or truncated archive raises while it is read. OSError is left out on purpose:
 # a full disk while writing is not a bad archive (the caller reports it).
@@ -147,7 +148,7 @@ def _read_utf8(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: Path) -> 
         raise DataError(
             f"{member.name} in the archive is not valid UTF-8 (byte {e.start})",
             path=archive,
-            hint="the archive is not the official release; delete it and fetch again",
+            hint=_NOT_OFFICIAL,
         ) from None
 
 
@@ -190,7 +191,7 @@ def convert_amazon_polarity(paths: Sequence[Path], out_dir: Path) -> list[Path]:
         raise DataError(
             f"a file in the archive is not valid UTF-8: {e}",
             path=archive,
-            hint="the archive is not the official release; delete it and fetch again",
+            hint=_NOT_OFFICIAL,
         ) from None
     missing = sorted(set(_AMAZON_MEMBERS) - found)
     if missing:
@@ -221,14 +222,14 @@ class _StreamReader(io.RawIOBase):
 
 def _amazon_rows(text: IO[str], member: str, archive: Path) -> Iterator[tuple[str, int, str]]:
     reader = csv.reader(text)  # Zhang's files: no header, "" escaping, every field quoted
+    where = f"{member} in {archive.name}"
     for row in reader:
-        where = f"{member} in {archive.name}"
         if len(row) != 3:
             raise DataError(
                 f"{where}: expected 3 fields (class, title, body), found {len(row)}",
                 path=member,
                 line=reader.line_num,
-                hint="the archive is not the official release; delete it and fetch again",
+                hint=_NOT_OFFICIAL,
             )
         cls, title, body = row
         if cls not in _AMAZON_LABELS:
@@ -236,7 +237,7 @@ def _amazon_rows(text: IO[str], member: str, archive: Path) -> Iterator[tuple[st
                 f"{where}: class is {cls!r}, expected 1 (negative) or 2 (positive)",
                 path=member,
                 line=reader.line_num,
-                hint="the archive is not the official release; delete it and fetch again",
+                hint=_NOT_OFFICIAL,
             )
         title = title.replace("\\n", " ")
         body = body.replace("\\n", " ")

@@ -81,14 +81,15 @@ def iter_examples(
             problem = "empty label"
         if problem is not None:
             if on_bad_rows == "skip":
-                skipped[_reason_key(problem)] += 1
+                skipped[reason_key(problem)] += 1
                 continue
             raise DataError(problem, path=record.source, line=record.line, hint=SKIP_HINT)
         yield text, (label.strip() if label is not None else None)
 
 
-def _reason_key(problem: str) -> str:
-    # Group "expected 4 fields, found 3" and "... found 5" under one reason in the summary.
+def reason_key(problem: str) -> str:
+    """The kind of a row problem, for counts: "expected 4 fields, found 3" and "... found 5"
+    are both "wrong number of fields"."""
     for key in ("not valid UTF-8", "malformed CSV", "not valid JSON", "expected "):
         if problem.startswith(key):
             return {"expected ": "wrong number of fields"}.get(key, key)

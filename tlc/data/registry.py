@@ -58,9 +58,6 @@ class DatasetEntry:
         return self.select_outputs(**options)
 
 
-def _glove_select(dims: object = (50, 100, 200, 300)) -> tuple[str, ...]:
-    return glove_outputs(dims)
-
 
 REGISTRY: dict[str, DatasetEntry] = {
     "imdb": DatasetEntry(
@@ -149,7 +146,7 @@ REGISTRY: dict[str, DatasetEntry] = {
         convert=convert_glove,
         outputs=glove_outputs((50, 100, 200, 300)),
         options=("dims",),
-        select_outputs=_glove_select,
+        select_outputs=glove_outputs,
     ),
 }
 

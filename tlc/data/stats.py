@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tlc.data.dataset import UNLABELLED_SPLITS, Dataset
+from tlc.data.examples import reason_key
 from tlc.data.labels import label_sort_key
 from tlc.data.readers import read_records
 
@@ -71,7 +72,7 @@ def split_stats(
         elif problem is None and not text.strip():
             problem = "empty text"
         if problem is not None:
-            bad[problem.split(" (")[0]] += 1
+            bad[reason_key(problem)] += 1
             if len(stats.bad_examples) < 5:
                 where = f"{record.source}:{record.line}" if record.line else record.source
                 stats.bad_examples.append(f"{where}: {problem}")
