@@ -384,6 +384,129 @@ def tokenizer_encode(
             typer.echo("  (empty: all padding)")
 
 
+# ------------------------------------------------------------------------------ train
+
+
+@app.command("train")
+@_friendly
+def train_cmd(
+    data: Annotated[str | None, typer.Option(
+        "--data", help="Labelled training data: a data set name (its train split), NAME:SPLIT, "
+        "a folder or a file.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Run folder to create.")] = Path("run"),
+    labels: Annotated[int | None, typer.Option(
+        "--labels", help="Label budget: train on at most this many labelled rows, a stratified "
+        "seeded subset (validation comes out of it). 0 = only pseudo-labels (--unlabelled). "
+        "Default: all.")] = None,
+    init: Annotated[Path | None, typer.Option(
+        "--init", help="Finished source run to transfer from: its tokenizer, embeddings and "
+        "convolutions (and head, when the labels match) start this run.")] = None,
+    init_vectors: Annotated[Path | None, typer.Option(
+        "--init-vectors", help="GloVe/word2vec text file seeding the embeddings of whole-word "
+        "pieces (runs without --init; sets model.embedding_dim to the file's dimension).")]
+    = None,
+    unlabelled: Annotated[list[str] | None, typer.Option(
+        "--unlabelled", help="Unlabelled target text (NAME:SPLIT, e.g. imdb:unsup) that the "
+        "--init run labels for self-training. Repeatable.")] = None,
+    tokenizer: Annotated[Path | None, typer.Option(
+        "--tokenizer", help="Reuse this tokenizer (a run or `tlc tokenizer train` folder) "
+        "instead of training one.")] = None,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", help="JSON file of settings (a run's config.json works); options and "
+        "--set override it.")] = None,
+    sets: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override any setting: section.key=value, e.g. training.epochs=3, "
+        "tokenizer.max_sentences=24, transfer.freeze='[]'. Repeatable. See config.json of a "
+        "run for every key.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the label budget, "
+                                             "validation split and training.")] = None,
+    data_dir: DataDir = None,
+    force: Annotated[bool, typer.Option("--force", help="Delete and retrain an existing run "
+                                        "in --out.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in "
+                                         "--out from its last finished epoch.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Train a document CNN: pretrain on a source (no --init) or transfer to a target
+    (--init SOURCE_RUN), with a validation split, early stopping and checkpoints.
+
+    Examples:\n
+      tlc train --data amazon --out runs/amazon\n
+      tlc train --data imdb --labels 1250 --init runs/amazon --out runs/imdb-1250
+    """
+    from tlc.train.config import RunConfig
+    from tlc.train.pipeline import train
+
+    config = RunConfig.load(config_file) if config_file else RunConfig()
+    if init is not None and config_file is None:
+        # A transfer keeps the source's vocabulary and grid unless told otherwise.
+        from tlc.train.run import load_run
+
+        config = config.replace(
+            tokenizer=load_run(init, purpose="start a transfer from").config.tokenizer.to_dict())
+    direct: list[str] = []
+    if data is not None:
+        direct.append(f"data.train={json.dumps(data)}")
+    if labels is not None:
+        direct.append(f"data.labels={labels}")
+    if init is not None:
+        direct.append(f"transfer.init={json.dumps(str(init))}")
+    if init_vectors is not None:
+        direct.append(f"transfer.init_vectors={json.dumps(str(init_vectors))}")
+    if tokenizer is not None:
+        direct.append(f"transfer.tokenizer={json.dumps(str(tokenizer))}")
+    if unlabelled:
+        direct.append(f"self_training.unlabelled={json.dumps(unlabelled)}")
+    if seed is not None:
+        direct.append(f"training.seed={seed}")
+    config = config.override(direct + list(sets or []))
+    if init_vectors is not None and not any(s.startswith("model.embedding_dim=")
+                                            for s in sets or []):
+        from tlc.train.vectors import vector_dim
+
+        config = config.replace(model={"embedding_dim": vector_dim(init_vectors)})
+    run = train(config, out, data_dir=data_dir, force=force, resume=resume, quiet=quiet)
+    summary = run.info["training"]
+    line = (f"run -> {run.path}: {summary['epochs_done']} epochs (best {summary['best_epoch']}), "
+            f"{summary['docs_per_second'] or 0:,.0f} docs/s, peak memory "
+            f"{summary['peak_memory_mb']:,.0f} MB")
+    if run.info.get("validation"):
+        v = run.info["validation"]
+        line += (f", validation accuracy {100 * v['accuracy']:.2f}% "
+                 f"(balanced {100 * v['balanced_accuracy']:.2f}%)")
+    typer.echo(line)
+
+
+@app.command("evaluate")
+@_friendly
+def evaluate_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="Finished run folder (from `tlc train`).")],
+    data: Annotated[str, typer.Argument(help="Labelled data: a data set name (its test split), "
+                                        "NAME:SPLIT, a folder or a file.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="JSON report path (default: RUN/eval/DATA-SPLIT.json).")] = None,
+    data_dir: DataDir = None,
+    text_column: TextColumn = "text",
+    label_column: LabelColumn = "label",
+    fmt: Format = None,
+    on_bad_rows: OnBadRows = "error",
+) -> None:
+    """Accuracy, macro-F1, per-class precision/recall, confusion matrix and (two classes)
+    ROC-AUC of a run on labelled data: a table on screen, JSON on disk."""
+    from tlc.train.evaluate import default_report_path, evaluate
+    from tlc.train.metrics import format_report
+    from tlc.train.run import load_run, write_json
+
+    run = load_run(run_dir, purpose="evaluate")
+    report = evaluate(run, data, data_dir=data_dir, text_column=text_column,
+                      label_column=label_column, fmt=fmt, on_bad_rows=on_bad_rows)
+    path = out or default_report_path(run, data, report["split"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, report)
+    typer.echo(format_report(report, title=f"{run.path} on {data} ({report['split']})"))
+    typer.echo(f"report -> {path}")
+
+
 def main() -> None:
     app()
 

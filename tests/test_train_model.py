@@ -1,0 +1,266 @@
+"""The document CNN: custom layers by hand, model shapes and masking, saving, transfer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tlc.train  # noqa: F401  (loads onnxruntime-extensions before TensorFlow: keep first)
+
+# isort: split
+
+import keras
+
+from tlc.errors import TlcError
+from tlc.train.layers import KMaxPooling, MaskedMean, PaddingMask
+from tlc.train.model import ModelConfig, build_model, check_grid
+from tlc.train.transfer import pseudo_labels, transfer_weights
+
+TINY = ModelConfig(embedding_dim=4, word_filters=6, sentence_filters=5, hidden_units=4,
+                   dropout=0.0, embedding_dropout=0.0)
+GRID = {"sentences": 3, "tokens": 6}
+VOCAB = 50
+
+
+def np_(x) -> np.ndarray:
+    return keras.ops.convert_to_numpy(x)
+
+
+def kmax_reference(x: np.ndarray, k: int, axis: int) -> np.ndarray:
+    """k largest along ``axis`` in their original order, the slow obvious way."""
+    moved = np.moveaxis(x, axis, -1)
+    flat = moved.reshape(-1, moved.shape[-1])
+    out = np.stack([row[np.sort(np.argsort(-row)[:k])] for row in flat])
+    return np.moveaxis(out.reshape(*moved.shape[:-1], k), -1, axis)
+
+
+def grids() -> np.ndarray:
+    """Three documents on a 3 x 6 grid with padding: partial sentences, an empty sentence
+    slot, and one all-padding document."""
+    ids = np.zeros((3, 3, 6), dtype="int32")
+    ids[0, 0, :4] = [5, 9, 12, 3]
+    ids[0, 1, :2] = [7, 7]                      # sentence 3 is padding
+    ids[1, 0, :] = [11, 2, 30, 31, 8, 4]
+    ids[1, 2, :3] = [40, 41, 42]                # sentence 2 (the middle) is padding
+    return ids                                  # document 3: all padding
+
+
+# ---------------------------------------------------------------------------- KMaxPooling
+
+
+def test_kmax_keeps_the_k_largest_in_original_order():
+    x = np.array([[3.0, 1.0, 5.0, 2.0, 4.0]], dtype="float32")
+    out = np_(KMaxPooling(3, axis=1)(x))
+    np.testing.assert_array_equal(out, [[3.0, 5.0, 4.0]])  # not sorted [5, 4, 3]
+    np.testing.assert_array_equal(np_(KMaxPooling(1, axis=-1)(x)), [[5.0]])
+
+
+def test_kmax_along_axis_1_of_4d_input():
+    x = np.zeros((1, 5, 2, 1), dtype="float32")
+    x[0, :, 0, 0] = [3, 1, 5, 2, 4]
+    x[0, :, 1, 0] = [9, 8, -1, 7, 0]
+    out = np_(KMaxPooling(3, axis=1)(x))
+    assert out.shape == (1, 3, 2, 1)
+    np.testing.assert_array_equal(out[0, :, 0, 0], [3, 5, 4])
+    np.testing.assert_array_equal(out[0, :, 1, 0], [9, 8, 7])
+
+
+def test_kmax_along_axis_2_of_4d_input_matches_reference():
+    rng = np.random.default_rng(0)
+    x = rng.permutation(2 * 3 * 5 * 4).reshape(2, 3, 5, 4).astype("float32")  # no ties
+    x[0, 1, :, 2] = [3, 1, 5, 2, 4]
+    out = np_(KMaxPooling(2, axis=2)(x))
+    assert out.shape == (2, 3, 2, 4)
+    np.testing.assert_array_equal(out[0, 1, :, 2], [5, 4])
+    np.testing.assert_array_equal(out, kmax_reference(x, 2, axis=2))
+    np.testing.assert_array_equal(np_(KMaxPooling(3, axis=1)(x)), kmax_reference(x, 3, axis=1))
+    np.testing.assert_array_equal(np_(KMaxPooling(2, axis=3)(x)), kmax_reference(x, 2, axis=3))
+
+
+def test_kmax_output_shape_and_config():
+    layer = KMaxPooling(2, axis=2)
+    assert layer.compute_output_shape((None, 3, 6, 8)) == (None, 3, 2, 8)
+    assert KMaxPooling(4, axis=1).compute_output_shape((7, 9, 5)) == (7, 4, 5)
+    again = KMaxPooling.from_config(layer.get_config())
+    assert (again.k, again.axis) == (2, 2)
+    with pytest.raises(ValueError):
+        KMaxPooling(0)
+
+
+# ------------------------------------------------------------------- PaddingMask, MaskedMean
+
+
+def test_padding_mask_on_tokens():
+    ids = grids()
+    x = np.ones((*ids.shape, 4), dtype="float32")
+    out = np_(PaddingMask()([ids, x]))
+    assert out.shape == x.shape
+    np.testing.assert_array_equal(out, np.repeat((ids != 0)[..., None], 4, -1).astype("float32"))
+    assert out[0, 0, :4].min() == 1.0 and out[0, 0, 4:].max() == 0.0
+
+
+def test_padding_mask_on_sentences():
+    ids = grids()                                       # (N, S, T): one axis more than x
+    x = np.arange(3 * 3 * 5, dtype="float32").reshape(3, 3, 5) + 1.0
+    out = np_(PaddingMask()([ids, x]))
+    present = np.array([[1, 1, 0], [1, 0, 1], [0, 0, 0]], dtype="float32")
+    np.testing.assert_array_equal(out, x * present[..., None])
+
+
+def test_masked_mean_averages_only_real_sentences():
+    ids = grids()
+    x = np.zeros((3, 3, 2), dtype="float32")
+    x[0] = [[1, 10], [3, 20], [100, 100]]              # third slot is padding
+    x[1] = [[2, 2], [50, 50], [4, 6]]                  # middle slot is padding
+    x[2] = [[7, 7], [8, 8], [9, 9]]                    # all padding
+    out = np_(MaskedMean()([ids, x]))
+    assert out.shape == (3, 2)
+    assert MaskedMean().compute_output_shape(((None, 3, 6), (None, 3, 2))) == (None, 2)
+    np.testing.assert_allclose(out[0], [2, 15])
+    np.testing.assert_allclose(out[1], [3, 4])
+    np.testing.assert_array_equal(out[2], [0, 0])      # zeros, not NaN
+    assert np.isfinite(out).all()
+
+
+# ------------------------------------------------------------------------------ the model
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_model_outputs_probabilities(n_classes):
+    model = build_model(TINY, vocab_size=VOCAB, n_classes=n_classes, **GRID)
+    proba = np_(model(grids()))
+    assert proba.shape == (3, n_classes)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert (proba > 0).all()
+    assert model.input_shape == (None, 3, 6)
+
+
+def test_padding_embedding_never_reaches_the_output():
+    model = build_model(TINY.__class__(**{**TINY.to_dict(), "hidden_units": 0}),
+                        vocab_size=VOCAB, n_classes=2, seed=3, **GRID)
+    ids = grids()
+    before = np_(model(ids))
+    emb = model.get_layer("embedding")
+    table = emb.get_weights()[0]
+    rng = np.random.default_rng(1)
+    changed = table.copy()
+    changed[0] = rng.normal(0, 5, table.shape[1])
+    emb.set_weights([changed])
+    np.testing.assert_allclose(np_(model(ids)), before, rtol=1e-6, atol=1e-7)
+    # ... while a real token's row does matter (the check above is not vacuous).
+    changed[5] = rng.normal(0, 5, table.shape[1])
+    emb.set_weights([changed])
+    assert not np.allclose(np_(model(ids))[0], before[0])
+
+
+def test_save_and_load_in_safe_mode(tmp_path):
+    model = build_model(ModelConfig(embedding_dim=4, word_filters=4, sentence_filters=4,
+                                    hidden_units=4), vocab_size=VOCAB, n_classes=3, **GRID)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    ids = grids()
+    np.testing.assert_array_equal(np_(loaded.predict(ids, verbose=0)),
+                                  np_(model.predict(ids, verbose=0)))
+    kmax = loaded.get_layer("word_kmax")
+    assert isinstance(kmax, KMaxPooling) and (kmax.k, kmax.axis) == (2, 2)
+
+
+def test_model_config_validation():
+    with pytest.raises(TlcError, match="word_k=7"):
+        check_grid(ModelConfig(word_k=7), sentences=3, tokens=6)
+    with pytest.raises(TlcError, match="sentence_k=4"):
+        check_grid(ModelConfig(sentence_k=4), sentences=3, tokens=6)
+    check_grid(ModelConfig(word_k=6, sentence_k=3), sentences=3, tokens=6)  # exactly fits
+    with pytest.raises(TlcError, match="sentence_k"):
+        build_model(ModelConfig(sentence_k=4), vocab_size=VOCAB, n_classes=2, **GRID)
+    with pytest.raises(TlcError, match="2 classes"):
+        build_model(TINY, vocab_size=VOCAB, n_classes=1, **GRID)
+    for bad in ({"embedding_dim": -1}, {"word_filters": 0}, {"sentence_kernel": -2},
+                {"hidden_units": -1}, {"dropout": 1.0}, {"embedding_dropout": -0.1}):
+        with pytest.raises(TlcError, match=next(iter(bad))):
+            ModelConfig(**bad)
+    assert ModelConfig(hidden_units=0).hidden_units == 0
+    with pytest.raises(TlcError, match="known settings"):
+        ModelConfig.from_dict({"embedding_size": 8})
+
+
+# ---------------------------------------------------------------------------- transfer
+
+
+def weights_of(model, name):
+    return model.get_layer(name).get_weights()
+
+
+def same(a, b) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("reuse_head", [False, True])
+def test_transfer_weights_copies_body_and_maybe_head(reuse_head):
+    source = build_model(TINY, vocab_size=VOCAB, n_classes=2, seed=0, **GRID)
+    target = build_model(TINY, vocab_size=VOCAB, n_classes=2, seed=10, **GRID)
+    head_before = {n: weights_of(target, n) for n in ("hidden", "output")}
+    assert not same(weights_of(source, "word_conv"), weights_of(target, "word_conv"))
+    copied = transfer_weights(target, source, reuse_head=reuse_head)
+    body = ["embedding", "word_conv", "sentence_conv"]
+    assert copied == body + (["hidden", "output"] if reuse_head else [])
+    for name in body:
+        assert same(weights_of(target, name), weights_of(source, name)), name
+    for name in ("hidden", "output"):
+        if reuse_head:
+            assert same(weights_of(target, name), weights_of(source, name)), name
+        else:
+            assert same(weights_of(target, name), head_before[name]), name
+            assert not same(weights_of(target, name), weights_of(source, name)), name
+    if reuse_head:
+        np.testing.assert_allclose(np_(target(grids())), np_(source(grids())), rtol=1e-6)
+
+
+def test_transfer_weights_refuses_mismatched_models():
+    source = build_model(TINY, vocab_size=VOCAB, n_classes=2, **GRID)
+    wider = build_model(ModelConfig(**{**TINY.to_dict(), "embedding_dim": 8}),
+                        vocab_size=VOCAB, n_classes=2, **GRID)
+    with pytest.raises(TlcError, match="'embedding' has shape"):
+        transfer_weights(wider, source, reuse_head=False)
+    bigger_vocab = build_model(TINY, vocab_size=VOCAB + 1, n_classes=2, **GRID)
+    with pytest.raises(TlcError, match="embedding"):
+        transfer_weights(bigger_vocab, source, reuse_head=False)
+    three = build_model(TINY, vocab_size=VOCAB, n_classes=3, **GRID)
+    assert transfer_weights(three, source, reuse_head=False)[-1] == "sentence_conv"
+    with pytest.raises(TlcError, match="'output'"):
+        transfer_weights(three, source, reuse_head=True)
+    no_hidden = build_model(ModelConfig(**{**TINY.to_dict(), "hidden_units": 0}),
+                            vocab_size=VOCAB, n_classes=2, **GRID)
+    with pytest.raises(TlcError, match="only one of"):
+        transfer_weights(no_hidden, source, reuse_head=True)
+
+
+# ------------------------------------------------------------------------- pseudo-labels
+
+PROBA = np.array([
+    [0.90, 0.10],   # 0: class 0
+    [0.60, 0.40],   # 1: class 0, least sure
+    [0.20, 0.80],   # 2: class 1
+    [0.70, 0.30],   # 3: class 0
+    [0.45, 0.55],   # 4: class 1, least sure
+    [0.95, 0.05],   # 5: class 0, most sure
+])
+
+
+def test_pseudo_labels_equal_counts_most_confident_first():
+    rows, labels = pseudo_labels(PROBA, fraction=1.0)
+    # class 0 is predicted 4 times, class 1 twice: 2 of each, the surest class-0 rows.
+    np.testing.assert_array_equal(rows, [0, 2, 4, 5])
+    np.testing.assert_array_equal(labels, [0, 1, 1, 0])
+    rows, labels = pseudo_labels(PROBA, fraction=0.5)
+    np.testing.assert_array_equal(rows, [2, 5])
+    np.testing.assert_array_equal(labels, [1, 0])
+
+
+def test_pseudo_labels_errors():
+    three = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1]])
+    with pytest.raises(TlcError, match="only some classes"):
+        pseudo_labels(three, fraction=1.0)
+    with pytest.raises(TlcError, match="too little"):
+        pseudo_labels(PROBA, fraction=0.4)      # int(0.4 * 2) == 0 per class

@@ -1,0 +1,95 @@
+"""Custom layers of the document CNN, written with ``keras.ops`` only.
+
+Nothing here touches ``tf.*``: the same code trains under the TensorFlow backend on a CPU and
+under JAX on a GPU, and every layer is a registered, serialisable class so a saved model
+loads with ``safe_mode=True`` (no ``Lambda``).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+PACKAGE = "tlc"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PaddingMask(keras.layers.Layer):
+    """Zeroes the vectors of padding positions (id 0): ``(ids, x) -> x * (ids != 0)``.
+
+    Used twice: on token embeddings, so padding never feeds the word convolution, and on
+    sentence vectors, so an empty sentence slot carries no evidence into the sentence
+    convolution. ``ids`` may have more trailing axes than ``x`` has before its last one;
+    a position counts as padding when all its ids are 0.
+    """
+
+    def call(self, inputs):
+        ids, x = inputs
+        present = ops.not_equal(ids, 0)
+        while len(present.shape) > len(x.shape) - 1:
+            present = ops.any(present, axis=-1)
+        return x * ops.expand_dims(ops.cast(present, x.dtype), -1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class KMaxPooling(keras.layers.Layer):
+    """The k largest values of every feature along ``axis``, kept in their original order.
+
+    This is the pooling of Kalchbrenner et al. (2014) that Denil et al. (2014) use twice:
+    it keeps *which* n-grams (or sentences) fired most and the order they came in, where
+    max pooling keeps only the single strongest one.
+    """
+
+    def __init__(self, k: int, axis: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        self.k = int(k)
+        self.axis = int(axis)
+
+    def call(self, x):
+        axis = self.axis % len(x.shape)
+        last = len(x.shape) - 1
+        # top_k works on the last axis: bring the pooled axis there and back.
+        perm = [i for i in range(len(x.shape)) if i != axis] + [axis]
+        moved = ops.transpose(x, perm) if axis != last else x
+        _, idx = ops.top_k(moved, self.k, sorted=False)
+        idx = ops.sort(idx, axis=-1)  # keep the original order of the winners
+        pooled = ops.take_along_axis(moved, idx, axis=-1)
+        if axis == last:
+            return pooled
+        inverse = [0] * len(perm)
+        for i, p in enumerate(perm):
+            inverse[p] = i
+        return ops.transpose(pooled, inverse)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        shape[self.axis] = self.k
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k, "axis": self.axis}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskedMean(keras.layers.Layer):
+    """Mean of the vectors of the non-padding positions along axis 1: ``(ids, x) -> mean``.
+
+    Averaging lets evidence from every sentence of a long review add up, which k-max pooling
+    alone cannot do; an empty document gives zeros, not NaN.
+    """
+
+    def call(self, inputs):
+        ids, x = inputs
+        present = ops.not_equal(ids, 0)
+        while len(present.shape) > 2:
+            present = ops.any(present, axis=-1)
+        weight = ops.expand_dims(ops.cast(present, x.dtype), -1)
+        total = ops.sum(x * weight, axis=1)
+        count = ops.maximum(ops.sum(weight, axis=1), 1.0)
+        return total / count
+
+    def compute_output_shape(self, input_shape):
+        _, x_shape = input_shape
+        return (x_shape[0], x_shape[-1])

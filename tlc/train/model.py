@@ -1,0 +1,121 @@
+"""The document CNN of Denil et al. (2014), sized by a :class:`ModelConfig`.
+
+ids (N, S, T) -> embedding (N, S, T, d)
+  -> word convolution inside every sentence, filters shared across sentences
+     (a Conv2D with a 1 x k kernel is exactly that, and exports to one ONNX Conv)
+  -> k-max pooling over each sentence's positions -> sentence vectors (N, S, k1 * f1)
+  -> convolution across sentences -> k-max pooling over sentences (+ optional masked mean)
+  -> dense hidden layer -> softmax over the label set.
+
+Layer names are stable: transfer copies weights by name (see :mod:`.transfer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ..errors import TlcError
+from .checks import check_int, check_number
+
+# Layers a target model can take over from a source model, in data-flow order; the head
+# ("hidden", "output") moves too when the label sets match.
+BODY_LAYERS = ("embedding", "word_conv", "sentence_conv")
+HEAD_LAYERS = ("hidden", "output")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Every size of the network. Grid size (sentences x tokens) comes from the tokenizer."""
+
+    embedding_dim: int = 64
+    word_filters: int = 128
+    word_kernel: int = 3
+    word_k: int = 2
+    sentence_filters: int = 128
+    sentence_kernel: int = 3
+    sentence_k: int = 2
+    document_mean: bool = True
+    hidden_units: int = 64
+    dropout: float = 0.5
+    embedding_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("embedding_dim", "word_filters", "word_kernel", "word_k",
+                     "sentence_filters", "sentence_kernel", "sentence_k"):
+            check_int("model", name, getattr(self, name), 1)
+        check_int("model", "hidden_units", self.hidden_units, 0)  # 0 = no hidden layer
+        if not isinstance(self.document_mean, bool):
+            raise TlcError(f"model.document_mean must be true or false, "
+                           f"got {self.document_mean!r}")
+        for name in ("dropout", "embedding_dropout"):
+            check_number("model", name, getattr(self, name), 0.0, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TlcError(f"unknown model setting(s): {', '.join(unknown)}",
+                           hint=f"known settings: {', '.join(sorted(known))}")
+        return cls(**data)
+
+
+def check_grid(config: ModelConfig, sentences: int, tokens: int) -> None:
+    """k-max pooling needs at least k positions to choose from."""
+    if tokens < config.word_k:
+        raise TlcError(f"model.word_k={config.word_k} is larger than the {tokens} tokens a "
+                       "sentence holds", hint="lower model.word_k or raise tokenizer.max_tokens")
+    if sentences < config.sentence_k:
+        raise TlcError(f"model.sentence_k={config.sentence_k} is larger than the {sentences} "
+                       "sentences a document holds",
+                       hint="lower model.sentence_k or raise tokenizer.max_sentences")
+
+
+def build_model(config: ModelConfig, *, vocab_size: int, sentences: int, tokens: int,
+                n_classes: int, seed: int = 0):
+    """A fresh, uncompiled Keras model: int32 ids (N, S, T) in, class probabilities out."""
+    import keras
+
+    from .layers import KMaxPooling, MaskedMean, PaddingMask
+
+    check_grid(config, sentences, tokens)
+    if n_classes < 2:
+        raise TlcError(f"a classifier needs at least 2 classes, got {n_classes}")
+    init = keras.initializers.GlorotUniform
+    ids = keras.Input((sentences, tokens), dtype="int32", name="ids")
+    x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding",
+                               embeddings_initializer=keras.initializers.RandomUniform(
+                                   -0.05, 0.05, seed=seed))(ids)
+    x = PaddingMask(name="token_mask")([ids, x])
+    if config.embedding_dropout:
+        # Word dropout: one mask value per token (shared by its embedding axis), so whole
+        # words vanish and the filters cannot lean on any single one.
+        x = keras.layers.Dropout(config.embedding_dropout, noise_shape=(None, sentences, tokens, 1),
+                                 seed=seed + 1, name="embedding_dropout")(x)
+    x = keras.layers.Conv2D(config.word_filters, (1, config.word_kernel), padding="same",
+                            activation="relu", kernel_initializer=init(seed + 2),
+                            name="word_conv")(x)
+    x = KMaxPooling(config.word_k, axis=2, name="word_kmax")(x)          # (N, S, k1, f1)
+    x = keras.layers.Reshape((sentences, config.word_k * config.word_filters),
+                             name="sentence_vectors")(x)
+    x = PaddingMask(name="sentence_mask")([ids, x])
+    x = keras.layers.Conv1D(config.sentence_filters, config.sentence_kernel, padding="same",
+                            activation="relu", kernel_initializer=init(seed + 3),
+                            name="sentence_conv")(x)
+    doc = keras.layers.Flatten(name="document_kmax_flat")(
+        KMaxPooling(config.sentence_k, axis=1, name="document_kmax")(x))
+    if config.document_mean:
+        doc = keras.layers.Concatenate(name="document_vector")(
+            [doc, MaskedMean(name="document_mean")([ids, x])])
+    if config.dropout:
+        doc = keras.layers.Dropout(config.dropout, seed=seed + 4, name="dropout")(doc)
+    if config.hidden_units:
+        doc = keras.layers.Dense(config.hidden_units, activation="relu",
+                                 kernel_initializer=init(seed + 5), name="hidden")(doc)
+    out = keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=init(seed + 6),
+                             name="output")(doc)
+    return keras.Model(ids, out, name="tlc_document_cnn")

@@ -1,0 +1,333 @@
+"""``tlc train`` end to end: data -> tokenizer -> grids -> model (+ transfer) -> fit -> run folder.
+
+The steps run in the project's one direction of data flow; each is a small function so the
+seed-table benchmark and the tests can drive them without the command line.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..data.budget import stratified_subset, validation_split
+from ..data.dataset import open_dataset, parse_source
+from ..data.labels import LabelSet
+from ..errors import DataError, TlcError
+from ..tokenizer import Tokenizer
+from .config import RunConfig
+from .run import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    RUN_FORMAT,
+    TOKENIZER_DIR,
+    Run,
+    load_run,
+    run_state,
+    write_json,
+)
+from .trainer import CHECKPOINT_DIR, Trainer, TrainingData
+
+
+def _say(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Split:
+    texts: list[str]
+    labels: list[str]
+
+
+def load_training_split(config: RunConfig, data_dir) -> Split:
+    d = config.data
+    if not d.train:
+        raise TlcError("no training data given", hint="pass --data NAME or PATH")
+    name, split = parse_source(d.train)
+    ds = open_dataset(name, data_dir, d.format)
+    examples = ds.load(split or "train", text_column=d.text_column,
+                       label_column=d.label_column, on_bad_rows=d.on_bad_rows)
+    if examples.skipped:
+        print(examples.skipped_summary(), file=sys.stderr)
+    if examples.labels is None:
+        raise DataError(f"split {split!r} has no labels", path=ds.path(split or "train"),
+                        hint="train on a labelled split; unlabelled text goes to "
+                        "--unlabelled (self-training) or data.tokenizer_text")
+    return Split(examples.texts, examples.labels)
+
+
+def load_texts(specs: list[str], config: RunConfig, data_dir) -> list[str]:
+    """Unlabelled text from NAME:SPLIT specs (a name alone means its 'unsup' split if it has
+    one, else 'train'); labels, if the file has them, are ignored."""
+    texts: list[str] = []
+    for spec in specs:
+        name, split = parse_source(spec)
+        ds = open_dataset(name, data_dir)
+        split = split or ("unsup" if "unsup" in ds.files else "train")
+        if split == "test":
+            raise TlcError(f"{spec}: refusing to learn from a test split",
+                           hint="test text must stay unseen; use the train or unsup split")
+        examples = ds.load(split, text_column=config.data.text_column, label_column=None,
+                           on_bad_rows=config.data.on_bad_rows)
+        texts.extend(examples.texts)
+    return texts
+
+
+def choose_rows(labels: list[str], config: RunConfig, source: str) -> tuple[np.ndarray,
+                                                                             np.ndarray]:
+    """(train rows, validation rows) after the label budget; validation comes from the budget."""
+    d, seed = config.data, config.training.seed
+    rows = np.arange(len(labels))
+    if d.labels is not None:
+        if d.labels > len(labels):
+            raise DataError(f"a budget of {d.labels:,} labels is larger than the "
+                            f"{len(labels):,} labelled rows", path=source,
+                            hint=f"use --labels {len(labels)} or fewer (or leave it out for all)")
+        if d.labels == 0:
+            return rows[:0], rows[:0]
+        rows = stratified_subset(labels, count=d.labels, seed=seed, source=source)
+    if d.valid_fraction == 0:
+        return rows, rows[:0]
+    budget = [labels[i] for i in rows]
+    train, valid = validation_split(budget, fraction=d.valid_fraction, seed=seed, source=source)
+    return rows[train], rows[valid]
+
+
+def prepare_tokenizer(config: RunConfig, source: Run | None, texts: list[str], data_dir,
+                      quiet: bool) -> Tokenizer:
+    """The source's vocabulary when transferring (no word goes missing between domains), a
+    given one (transfer.tokenizer), or a new one; the grid size is always this run's."""
+    grid = config.tokenizer
+    if source is not None:
+        base = source.tokenizer
+    elif config.transfer.tokenizer:
+        path = Path(config.transfer.tokenizer)
+        base = Tokenizer.load(path / TOKENIZER_DIR if (path / TOKENIZER_DIR).is_dir() else path)
+    else:
+        extra = load_texts(config.data.tokenizer_text, config, data_dir)
+        _say(f"training a {grid.vocab_size:,}-piece tokenizer on {len(texts) + len(extra):,} "
+             "documents", quiet)
+        return Tokenizer.train(texts + extra, grid, progress=not quiet)
+    merged = {**base.config.to_dict(), "max_sentences": grid.max_sentences,
+              "max_tokens": grid.max_tokens}
+    return Tokenizer(base.model_proto, type(grid).from_dict(merged))
+
+
+def effective_config(config: RunConfig, tokenizer: Tokenizer) -> RunConfig:
+    """What the run really used: a reused tokenizer brings its own vocabulary settings."""
+    return config.replace(tokenizer=tokenizer.config.to_dict())
+
+
+def peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def prepare_out(out: Path, *, force: bool, resume: bool) -> bool:
+    """Returns True when resuming a checkpoint. Never overwrites a finished run silently."""
+    state = run_state(out)
+    if state == "complete":
+        if not force:
+            raise TlcError("a finished run is already here", path=out,
+                           hint="pass --force to train it again (the old run is deleted), "
+                           "or choose another --out")
+        shutil.rmtree(out)
+    elif state == "unfinished":
+        if resume and (out / CHECKPOINT_DIR / "progress.json").is_file():
+            return True
+        if not force:
+            raise TlcError(
+                "an unfinished run is here (interrupted?)", path=out,
+                hint="pass --resume to continue it from its last epoch, or --force to start "
+                "over" if (out / CHECKPOINT_DIR).is_dir() else
+                "pass --force to start over, or choose another --out")
+        shutil.rmtree(out)
+    elif resume:
+        raise TlcError("nothing to resume: no interrupted run here", path=out,
+                       hint="leave out --resume to start a new run")
+    out.mkdir(parents=True, exist_ok=True)
+    return False
+
+
+def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = False,
+          resume: bool = False, quiet: bool = False) -> Run:
+    """Train a run into ``out`` and return it. Settings errors are found before anything is
+    written; a failure before the first checkpoint leaves no folder behind."""
+    out = Path(out)
+    started = time.perf_counter()
+    source = (load_run(config.transfer.init, purpose="start a transfer from")
+              if config.transfer.init else None)
+    if source is not None:
+        config = config.replace(model=source.config.model.to_dict())
+    st = config.self_training
+    if st.unlabelled and source is None:
+        raise TlcError("self-training needs a source run to label the unlabelled text",
+                       hint="pass --init RUN together with --unlabelled")
+    if config.data.labels == 0 and not st.unlabelled:
+        raise DataError("nothing to train on: the label budget is 0 and no unlabelled text was "
+                        "given", path=config.data.train,
+                        hint="evaluate the source run directly (`tlc evaluate SOURCE DATA`), "
+                        "or pass --unlabelled NAME:SPLIT to self-train on pseudo-labels")
+    resuming = prepare_out(out, force=force, resume=resume)
+    try:
+        return _train(config, out, source, resuming, data_dir=data_dir, quiet=quiet,
+                      started=started)
+    except BaseException:
+        # A run that failed before its first checkpoint has nothing worth resuming: remove
+        # it, so the corrected command is not refused as "unfinished run here".
+        if not resuming and not (out / CHECKPOINT_DIR / "progress.json").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, data_dir,
+           quiet: bool, started: float) -> Run:
+    import keras
+
+    from .model import build_model
+    from .transfer import pseudo_labels, transfer_weights
+    from .vectors import embedding_from_vectors, load_vectors
+
+    if resuming:
+        saved = RunConfig.load(out / CONFIG_FILE)
+        if saved != config:
+            _say("resuming with the configuration saved in the run (command-line settings "
+                 "that differ are ignored)", quiet)
+        config = saved
+
+    # -- data ------------------------------------------------------------------------------
+    split = load_training_split(config, data_dir)
+    source_name = config.data.train
+    train_rows, valid_rows = choose_rows(split.labels, config, source_name)
+    if source is not None:
+        labels = LabelSet(tuple(source.labels))
+        target = LabelSet.from_labels(split.labels, source=source_name)
+        same = set(target.names) == set(labels.names)
+        head = config.transfer.head
+        if head == "reuse" and not same:
+            raise TlcError(
+                f"the target's labels ({', '.join(target.names)}) differ from the source run's "
+                f"({', '.join(labels.names)}), so its head cannot be reused",
+                path=source_name, hint="use --set transfer.head=new (or auto) to train a new head")
+        reuse_head = same and head != "new"
+        if not reuse_head:
+            labels = target
+    else:
+        labels = LabelSet.from_labels(split.labels, source=source_name)
+        reuse_head = False
+    y_all = labels.encode(split.labels, source=source_name)
+    if len(np.unique(y_all[train_rows])) < 2 and len(train_rows):
+        raise DataError("the training rows hold fewer than 2 classes", path=source_name,
+                        hint="a classifier needs examples of at least two labels")
+
+    # -- tokenizer + grids -------------------------------------------------------------------
+    if resuming:
+        tokenizer = Tokenizer.load(out / TOKENIZER_DIR)
+    else:
+        tokenizer = prepare_tokenizer(config, source, [split.texts[i] for i in train_rows],
+                                      data_dir, quiet)
+        config = effective_config(config, tokenizer)
+        config.save(out / CONFIG_FILE)
+        tokenizer.save(out / TOKENIZER_DIR)
+    grid = config.tokenizer
+    _say(f"encoding {len(train_rows) + len(valid_rows):,} documents into "
+         f"{grid.max_sentences} x {grid.max_tokens} grids", quiet)
+    train_x = tokenizer.encode_grid([split.texts[i] for i in train_rows])
+    valid_x = tokenizer.encode_grid([split.texts[i] for i in valid_rows])
+    train_y, valid_y = y_all[train_rows], y_all[valid_rows]
+    train_w = np.ones(len(train_rows), dtype=np.float32)
+
+    # -- self-training: the source labels unlabelled target text --------------------------
+    st = config.self_training
+    n_pseudo = 0
+    if st.unlabelled:
+        if not reuse_head:
+            raise TlcError("self-training needs the source to predict the target's labels, "
+                           "but the label sets differ", hint="leave out --unlabelled")
+        texts = load_texts(st.unlabelled, config, data_dir)
+        _say(f"self-training: the source run labels {len(texts):,} unlabelled documents", quiet)
+        grids = tokenizer.encode_grid(texts)
+        # The teacher is the source network on this run's grid (the grid may differ from
+        # the source's; the weights do not depend on it).
+        teacher = build_model(config.model, vocab_size=tokenizer.vocab_size,
+                              sentences=grid.max_sentences, tokens=grid.max_tokens,
+                              n_classes=len(labels), seed=config.training.seed)
+        transfer_weights(teacher, source.model, reuse_head=True)
+        proba = teacher.predict(grids, batch_size=256, verbose=0)
+        del teacher
+        rows, pseudo = pseudo_labels(proba, st.fraction)
+        n_pseudo = len(rows)
+        train_x = np.concatenate([train_x, grids[rows]])
+        train_y = np.concatenate([train_y, pseudo])
+        train_w = np.concatenate([train_w, np.full(len(rows), st.weight, dtype=np.float32)])
+    if len(train_y) == 0:
+        raise DataError("nothing to train on: the label budget is 0 and no unlabelled text was "
+                        "given", path=source_name,
+                        hint="evaluate the source run directly (`tlc evaluate SOURCE DATA`), "
+                        "or pass --unlabelled NAME:SPLIT to self-train on pseudo-labels")
+
+    # -- model ---------------------------------------------------------------------------
+    trainer = Trainer(config.training, config.transfer if source else None, len(labels), out,
+                      progress_bar=not quiet)
+    if resuming:
+        model, progress = trainer.load_checkpoint()
+        _say(f"resuming after epoch {progress.epochs_done}", quiet)
+    else:
+        keras.utils.set_random_seed(config.training.seed)
+        model = build_model(config.model, vocab_size=tokenizer.vocab_size,
+                            sentences=grid.max_sentences, tokens=grid.max_tokens,
+                            n_classes=len(labels), seed=config.training.seed)
+        progress = None
+        if source is not None:
+            copied = transfer_weights(model, source.model, reuse_head=reuse_head)
+            _say(f"from {source.path}: {', '.join(copied)}", quiet)
+        elif config.transfer.init_vectors:
+            emb = model.get_layer("embedding")
+            pieces = tokenizer.pieces
+            wanted = {p[1:] for p in pieces if p.startswith("\u2581")}
+            wanted |= {w.lower() for w in wanted}
+            vectors, _dim = load_vectors(config.transfer.init_vectors, wanted)
+            matrix, hits = embedding_from_vectors(pieces, vectors, emb.get_weights()[0])
+            emb.set_weights([matrix])
+            _say(f"{hits:,} of {len(pieces):,} pieces start from "
+                 f"{Path(config.transfer.init_vectors).name}", quiet)
+    _say(f"training on {len(train_y):,} documents ({n_pseudo:,} pseudo-labelled), "
+         f"validating on {len(valid_y):,}", quiet)
+    progress = trainer.fit(model, TrainingData(train_x, train_y, train_w),
+                           TrainingData(valid_x, valid_y) if len(valid_y) else None, progress)
+
+    # -- validation report + the finished run ------------------------------------------------
+    from .metrics import classification_report
+
+    validation = None
+    if len(valid_y):
+        proba = model.predict(valid_x, batch_size=256, verbose=0)
+        validation = classification_report(valid_y, proba, list(labels.names))
+    model.save(out / MODEL_FILE)
+    info = {
+        "format": RUN_FORMAT,
+        "tlc_version": __version__,
+        "keras_version": keras.__version__,
+        "backend": keras.backend.backend(),
+        "labels": list(labels.names),
+        "data": {"train": source_name, "train_rows": int(len(train_rows)),
+                 "valid_rows": int(len(valid_rows)), "pseudo_labelled_rows": n_pseudo},
+        "init": ({"run": str(source.path), "tokenizer_sha256": source.tokenizer.sha256,
+                  "head": "reused" if reuse_head else "new"} if source else None),
+        "tokenizer_sha256": tokenizer.sha256,
+        "training": {**progress.to_dict(), "seconds": time.perf_counter() - started,
+                     "peak_memory_mb": peak_memory_mb()},
+        "validation": validation,
+    }
+    write_json(out / RUN_FILE, info)
+    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+    run = load_run(out)
+    run._model = model
+    return run
