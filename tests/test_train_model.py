@@ -264,3 +264,29 @@ def test_pseudo_labels_errors():
         pseudo_labels(three, fraction=1.0)
     with pytest.raises(TlcError, match="too little"):
         pseudo_labels(PROBA, fraction=0.4)      # int(0.4 * 2) == 0 per class
+
+
+# -- which rows an epoch trains on --------------------------------------------------------
+
+
+def test_epoch_rows_balance_repeat_cap_and_determinism():
+    from tlc.train.config import TrainingConfig
+    from tlc.train.trainer import class_weights, epoch_rows
+
+    y = np.array([0] * 2 + [1] * 8)
+    # weight: every row once, in a seeded order that depends on (seed, epoch) only
+    plain = TrainingConfig()
+    rows = epoch_rows(y, plain, 0, 2)
+    assert sorted(rows.tolist()) == list(range(10))
+    assert rows.tolist() == epoch_rows(y, plain, 0, 2).tolist()
+    assert rows.tolist() != epoch_rows(y, plain, 1, 2).tolist()
+    # N / (C * count): 10 / (2 * 2) = 2.5 for the minority, 10 / (2 * 8) = 0.625
+    assert class_weights(y, 2).tolist() == [2.5, 0.625]
+    # undersample: both minority rows plus 2 of the 8 majority rows
+    under = epoch_rows(y, TrainingConfig(balance="undersample"), 0, 2)
+    assert len(under) == 4 and np.bincount(y[under]).tolist() == [2, 2]
+    # a tiny budget is repeated up to min_rows_per_epoch, each pass a full permutation
+    rep = epoch_rows(y, TrainingConfig(min_rows_per_epoch=25), 0, 2)
+    assert len(rep) == 30 and np.bincount(rep).tolist() == [3] * 10
+    # a big one is cut to max_rows_per_epoch
+    assert len(epoch_rows(y, TrainingConfig(max_rows_per_epoch=4), 0, 2)) == 4

@@ -312,3 +312,36 @@ def test_settings_errors_leave_no_unfinished_run(source_run, tmp_path):
     with pytest.raises(TlcError, match="nothing to train on"):
         train(tiny(IMDB, init(source_run), "data.labels=0"), out, quiet=True)
     assert run_state(out) in ("missing", "empty")
+
+
+def test_cli_init_vectors_by_fetched_name(tmp_path):
+    """`--init-vectors glove.6B.8d` finds DATA_DIR/glove/glove.6B.8d.txt.gz and sets the
+    embedding size to the file's; an unfetched name says how to fetch it."""
+    import gzip
+
+    import keras
+
+    data_dir = tmp_path / "data"
+    (data_dir / "glove").mkdir(parents=True)
+    vectors = {"the": [0.5] * 8, "movie": [-0.25] * 8}
+    with gzip.open(data_dir / "glove" / "glove.6B.8d.txt.gz", "wt", encoding="utf-8") as fh:
+        for word, vec in vectors.items():
+            fh.write(word + " " + " ".join(map(str, vec)) + "\n")
+    out = tmp_path / "glove-run"
+    args = ["train", "--data", str(IMDB), "--out", str(out), "--data-dir", str(data_dir),
+            "--init-vectors", "glove.6B.8d", "-q"]
+    for setting in TINY:
+        if not setting.startswith("model.embedding_dim"):
+            args += ["--set", setting]
+    args += ["--set", "training.epochs=1"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["embedding_dim"] == 8
+    assert config["transfer"]["init_vectors"].endswith("glove.6B.8d.txt.gz")
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    assert model.get_layer("embedding").get_weights()[0].shape[1] == 8
+
+    r = runner.invoke(app, ["train", "--data", str(IMDB), "--out", str(tmp_path / "x"),
+                            "--data-dir", str(data_dir), "--init-vectors", "glove.6B.300d"])
+    assert r.exit_code == 2 and "tlc data fetch glove.6B" in r.output

@@ -387,6 +387,23 @@ def tokenizer_encode(
 # ------------------------------------------------------------------------------ train
 
 
+def _vectors_file(value: Path, data_dir: Path | None) -> Path:
+    """A vector file by path, or by the name `tlc data fetch glove.6B` stored it under."""
+    if value.exists():
+        return value
+    from tlc.data.dataset import resolve_data_dir
+
+    folder = resolve_data_dir(data_dir) / "glove"
+    for candidate in (folder / f"{value.name}.txt.gz", folder / f"{value.name}.txt",
+                      folder / value.name):
+        if candidate.is_file():
+            return candidate
+    raise DataError("word-vector file not found (not a path, nor a fetched GloVe file in "
+                    f"{folder})", path=value,
+                    hint="give the file's path, or fetch it: tlc data fetch glove.6B --dim 50 "
+                    "(then --init-vectors glove.6B.50d)")
+
+
 @app.command("train")
 @_friendly
 def train_cmd(
@@ -403,7 +420,8 @@ def train_cmd(
         "convolutions (and head, when the labels match) start this run.")] = None,
     init_vectors: Annotated[Path | None, typer.Option(
         "--init-vectors", help="GloVe/word2vec text file seeding the embeddings of whole-word "
-        "pieces (runs without --init; sets model.embedding_dim to the file's dimension).")]
+        "pieces (runs without --init; sets model.embedding_dim to the file's dimension), or a "
+        "fetched GloVe file by name, e.g. glove.6B.50d.")]
     = None,
     unlabelled: Annotated[list[str] | None, typer.Option(
         "--unlabelled", help="Unlabelled target text (NAME:SPLIT, e.g. imdb:unsup) that the "
@@ -452,6 +470,7 @@ def train_cmd(
     if init is not None:
         direct.append(f"transfer.init={json.dumps(str(init))}")
     if init_vectors is not None:
+        init_vectors = _vectors_file(init_vectors, data_dir)
         direct.append(f"transfer.init_vectors={json.dumps(str(init_vectors))}")
     if tokenizer is not None:
         direct.append(f"transfer.tokenizer={json.dumps(str(tokenizer))}")

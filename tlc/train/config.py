@@ -63,12 +63,15 @@ class TrainingConfig:
     balance: str = "weight"
     # Every epoch sees at most this many rows (0 = all); keeps epochs short on a big source.
     max_rows_per_epoch: int = 0
+    # ...and at least this many (tiny budgets repeat their rows), so that 80 labelled reviews
+    # get enough optimiser steps between two validation checks.
+    min_rows_per_epoch: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
             check_int("training", name, getattr(self, name), 1)
-        for name in ("patience", "max_rows_per_epoch", "seed"):
+        for name in ("patience", "max_rows_per_epoch", "min_rows_per_epoch", "seed"):
             check_int("training", name, getattr(self, name), 0)
         check_number("training", "learning_rate", self.learning_rate, 0.0, 10.0)
         if self.learning_rate == 0:

@@ -231,7 +231,10 @@ def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, 
     if resuming:
         tokenizer = Tokenizer.load(out / TOKENIZER_DIR)
     else:
-        tokenizer = prepare_tokenizer(config, source, [split.texts[i] for i in train_rows],
+        # The vocabulary may learn from the text of every training row, labelled within the
+        # budget or not (no label is read), but not from the validation rows.
+        text_rows = np.setdiff1d(np.arange(len(split.texts)), valid_rows)
+        tokenizer = prepare_tokenizer(config, source, [split.texts[i] for i in text_rows],
                                       data_dir, quiet)
         config = effective_config(config, tokenizer)
         config.save(out / CONFIG_FILE)

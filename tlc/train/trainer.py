@@ -79,6 +79,9 @@ def epoch_rows(y: np.ndarray, config: TrainingConfig, epoch: int, n_classes: int
                                for c in present])
     else:
         rows = np.arange(len(y))
+    if config.min_rows_per_epoch > len(rows) > 0:
+        repeats = -(-config.min_rows_per_epoch // len(rows))
+        return np.concatenate([rng.permutation(rows) for _ in range(repeats)])
     rows = rng.permutation(rows)
     if config.max_rows_per_epoch and len(rows) > config.max_rows_per_epoch:
         rows = rows[: config.max_rows_per_epoch]
