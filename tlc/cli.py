@@ -486,7 +486,9 @@ def train_cmd(
         config = config.replace(model={"embedding_dim": vector_dim(init_vectors)})
     run = train(config, out, data_dir=data_dir, force=force, resume=resume, quiet=quiet)
     summary = run.info["training"]
-    line = (f"run -> {run.path}: {summary['epochs_done']} epochs (best {summary['best_epoch']}), "
+    epochs = summary["epochs_done"]
+    line = (f"run -> {run.path}: {epochs} epoch{'s' * (epochs != 1)} "
+            f"(best {summary['best_epoch']}), "
             f"{summary['docs_per_second'] or 0:,.0f} docs/s, peak memory "
             f"{summary['peak_memory_mb']:,.0f} MB")
     if run.info.get("validation"):

@@ -179,11 +179,15 @@ def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = Fa
     try:
         return _train(config, out, source, resuming, data_dir=data_dir, quiet=quiet,
                       started=started)
-    except BaseException:
+    except BaseException as err:
         # A run that failed before its first checkpoint has nothing worth resuming: remove
         # it, so the corrected command is not refused as "unfinished run here".
-        if not resuming and not (out / CHECKPOINT_DIR / "progress.json").is_file():
-            shutil.rmtree(out, ignore_errors=True)
+        if not (out / CHECKPOINT_DIR / "progress.json").is_file():
+            if not resuming:
+                shutil.rmtree(out, ignore_errors=True)
+        elif isinstance(err, KeyboardInterrupt):
+            _say(f"interrupted; the finished epochs are saved in {out / CHECKPOINT_DIR}: run "
+                 "the same command with --resume to continue", False)
         raise
 
 

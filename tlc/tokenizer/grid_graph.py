@@ -1,0 +1,107 @@
+"""The document grid as ONNX nodes: :func:`~tlc.tokenizer.grid.grid_from_flat`, op for op.
+
+The exported model runs these nodes after the encoder graph (:mod:`.graph`), so raw text goes
+in and the network's ``(N, sentences, tokens)`` input is built inside onnxruntime. Every step
+below names the line of ``grid_from_flat`` it mirrors; a test checks the two agree on every
+review of the real test sets.
+
+Only standard ops (opset 17): Slice, Sub, Shape, Range, ScatterElements (reduction=add),
+CumSum, Gather, Equal, And, Or, Not, Concat, NonZero, Less, Mul, Add, ScatterND, Reshape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def grid_nodes(terminal: np.ndarray, starts_word: np.ndarray, max_sentences: int,
+               max_tokens: int, *, ids: str = "ids", offsets: str = "offsets",
+               grid: str = "grid", prefix: str = "grid_"):
+    """Nodes and initializers turning flat ``ids`` (int32[total]) and ``offsets``
+    (int64[N + 1]) into ``grid`` (int32[N, max_sentences, max_tokens])."""
+    from onnx import helper, numpy_helper
+
+    nodes, inits = [], []
+
+    def name(s: str) -> str:
+        return prefix + s
+
+    def const(s: str, value) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(value), name(s)))
+        return name(s)
+
+    def node(op: str, inputs: list[str], out: str, **attrs) -> str:
+        nodes.append(helper.make_node(op, inputs, [name(out)], name=name(out), **attrs))
+        return name(out)
+
+    zero, one = const("zero", np.array([0], np.int64)), const("one", np.array([1], np.int64))
+    minus1 = const("minus1", np.array([-1], np.int64))
+    axis0 = const("axis0", np.array(0, np.int64))
+    big = const("big", np.array([np.iinfo(np.int64).max], np.int64))
+
+    flat = node("Cast", [ids], "flat", to=7)                          # int64 ids
+    n = node("Shape", [flat], "n")                                     # [total]
+    n_scalar = node("Squeeze", [n, zero], "n_scalar")
+    position = node("Range", [const("zero_s", np.array(0, np.int64)), n_scalar,
+                              const("one_s", np.array(1, np.int64))], "position")
+    # doc = np.repeat(arange(N), lengths): +1 at every later document's first position
+    # (add-scatter, so empty documents sharing a start count), then a running sum.
+    n_docs = node("Sub", [node("Shape", [offsets], "n_offsets"), one], "n_docs")
+    later_starts = node("Slice", [offsets, one, minus1], "later_starts")   # offsets[1:-1]
+    marks0 = node("ConstantOfShape", [node("Add", [n, one], "n_plus_1")], "marks0",
+                  value=helper.make_tensor("v", 7, [1], [0]))
+    ones = node("ConstantOfShape", [node("Shape", [later_starts], "n_later")], "ones",
+                value=helper.make_tensor("v", 7, [1], [1]))
+    marks = node("ScatterElements", [marks0, later_starts, ones], "marks", axis=0,
+                 reduction="add")
+    doc = node("Slice", [node("CumSum", [marks, axis0], "doc_all"), zero, n], "doc")
+    # doc_start: the token sits at its document's offset.
+    doc_offset = node("Gather", [offsets, doc], "doc_offset")
+    doc_start = node("Equal", [position, doc_offset], "doc_start")
+    # term = terminal[flat]; word = starts_word[flat]   (table lookups)
+    term = node("Gather", [const("terminal", terminal.astype(bool)), flat], "term")
+    word = node("Gather", [const("starts_word", starts_word.astype(bool)), flat], "word")
+    # ends[:-1] = term[:-1] & word[1:] & ~doc_start[1:]; ends[-1] = False
+    false1 = const("false1", np.array([False]))
+    term_head = node("Slice", [term, zero, minus1], "term_head")
+    word_tail = node("Slice", [word, one, big], "word_tail")
+    start_tail = node("Slice", [doc_start, one, big], "start_tail")
+    ends_head = node("And", [node("And", [term_head, word_tail], "tw"),
+                             node("Not", [start_tail], "not_start_tail")], "ends_head")
+    # starts = doc_start; starts[1:] |= ends[:-1] & ~term[1:]
+    term_tail = node("Slice", [term, one, big], "term_tail")
+    after_end = node("And", [ends_head, node("Not", [term_tail], "not_term_tail")], "after_end")
+    shifted = node("Concat", [false1, after_end], "after_end_shifted", axis=0)
+    # (n == 0: the Concat gives [False] against an empty doc_start; slice it to n)
+    shifted = node("Slice", [shifted, zero, n], "after_end_n")
+    starts = node("Or", [doc_start, shifted], "starts")
+    # sentence = cumsum(starts) - 1; sentence_first = flatnonzero(starts)
+    sentence = node("Sub", [node("CumSum", [node("Cast", [starts], "starts_i", to=7), axis0],
+                                 "starts_cum"), one], "sentence")
+    sentence_first = node("Squeeze", [node("NonZero", [starts], "starts_nz"), zero],
+                          "sentence_first")
+    token_in_sentence = node("Sub", [position, node("Gather", [sentence_first, sentence],
+                                                    "first_of_sentence")], "token_in_sentence")
+    # sentence_in_doc = sentence - (sentence number of the document's first token)
+    first_sentence_of_doc = node("Gather", [sentence, doc_offset], "first_sentence_of_doc")
+    sentence_in_doc = node("Sub", [sentence, first_sentence_of_doc], "sentence_in_doc")
+    # keep the first S sentences and first T tokens; scatter into the flat grid.
+    s_const = const("S", np.array(max_sentences, np.int64))
+    t_const = const("T", np.array(max_tokens, np.int64))
+    keep = node("And", [node("Less", [sentence_in_doc, s_const], "in_s"),
+                        node("Less", [token_in_sentence, t_const], "in_t")], "keep")
+    kept = node("Squeeze", [node("NonZero", [keep], "keep_nz"), zero], "kept")
+    row = node("Add", [node("Mul", [node("Gather", [doc, kept], "kept_doc"), s_const], "ds"),
+                       node("Gather", [sentence_in_doc, kept], "kept_sentence")], "row")
+    cell = node("Add", [node("Mul", [row, t_const], "rt"),
+                        node("Gather", [token_in_sentence, kept], "kept_token")], "cell")
+    size = node("Mul", [n_docs, const("ST", np.array([max_sentences * max_tokens], np.int64))],
+                "size")
+    empty = node("ConstantOfShape", [size], "empty", value=helper.make_tensor("v", 6, [1], [0]))
+    values = node("Gather", [ids, kept], "kept_ids")
+    scattered = node("ScatterND", [empty, node("Unsqueeze", [cell, one], "cell_2d"), values],
+                     "scattered")
+    shape = node("Concat", [n_docs, const("SxT", np.array([max_sentences, max_tokens],
+                                                           np.int64))], "grid_shape", axis=0)
+    nodes.append(helper.make_node("Reshape", [scattered, shape], [grid], name=name("grid")))
+    return nodes, inits
