@@ -275,7 +275,7 @@ def test_epoch_rows_balance_repeat_cap_and_determinism():
 
     y = np.array([0] * 2 + [1] * 8)
     # weight: every row once, in a seeded order that depends on (seed, epoch) only
-    plain = TrainingConfig()
+    plain = TrainingConfig(min_rows_per_epoch=0)
     rows = epoch_rows(y, plain, 0, 2)
     assert sorted(rows.tolist()) == list(range(10))
     assert rows.tolist() == epoch_rows(y, plain, 0, 2).tolist()
@@ -283,10 +283,13 @@ def test_epoch_rows_balance_repeat_cap_and_determinism():
     # N / (C * count): 10 / (2 * 2) = 2.5 for the minority, 10 / (2 * 8) = 0.625
     assert class_weights(y, 2).tolist() == [2.5, 0.625]
     # undersample: both minority rows plus 2 of the 8 majority rows
-    under = epoch_rows(y, TrainingConfig(balance="undersample"), 0, 2)
+    under = epoch_rows(y, TrainingConfig(balance="undersample", min_rows_per_epoch=0), 0, 2)
     assert len(under) == 4 and np.bincount(y[under]).tolist() == [2, 2]
     # a tiny budget is repeated up to min_rows_per_epoch, each pass a full permutation
     rep = epoch_rows(y, TrainingConfig(min_rows_per_epoch=25), 0, 2)
     assert len(rep) == 30 and np.bincount(rep).tolist() == [3] * 10
     # a big one is cut to max_rows_per_epoch
-    assert len(epoch_rows(y, TrainingConfig(max_rows_per_epoch=4), 0, 2)) == 4
+    assert len(epoch_rows(y, TrainingConfig(max_rows_per_epoch=4, min_rows_per_epoch=0),
+                          0, 2)) == 4
+    # the default repeats a tiny budget to 2,000 rows an epoch
+    assert len(epoch_rows(y, TrainingConfig(), 0, 2)) == 2000

@@ -32,6 +32,7 @@ TINY = [
     "tokenizer.vocab_size=400", "tokenizer.max_sentences=3", "tokenizer.max_tokens=8",
     "model.embedding_dim=8", "model.word_filters=8", "model.sentence_filters=8",
     "model.hidden_units=8", "training.epochs=2", "training.batch_size=32",
+    "training.min_rows_per_epoch=0",
 ]
 
 runner = CliRunner()

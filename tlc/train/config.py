@@ -52,12 +52,12 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = 8
+    epochs: int = 15
     batch_size: int = 64
     learning_rate: float = 1e-3
     # Stop when validation balanced accuracy has not improved for this many epochs (0 = never),
     # and restore the best epoch's weights.
-    patience: int = 2
+    patience: int = 3
     # 'weight' scales each class's loss by N / (C * count); 'undersample' draws a fresh
     # class-balanced subset every epoch (faster on a skewed source); 'none' trains as is.
     balance: str = "weight"
@@ -65,7 +65,7 @@ class TrainingConfig:
     max_rows_per_epoch: int = 0
     # ...and at least this many (tiny budgets repeat their rows), so that 80 labelled reviews
     # get enough optimiser steps between two validation checks.
-    min_rows_per_epoch: int = 0
+    min_rows_per_epoch: int = 2000
     seed: int = 0
 
     def __post_init__(self) -> None:
