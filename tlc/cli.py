@@ -528,6 +528,94 @@ def evaluate_cmd(
     typer.echo(f"report -> {path}")
 
 
+# ------------------------------------------------------------------------------ export
+
+
+@app.command("export")
+@_friendly
+def export_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="Finished run folder (from `tlc train`).")],
+    out: Annotated[Path, typer.Option("--out", help="ONNX file to write (its folder must "
+                                      "exist).")] = Path("model.onnx"),
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset, 17 to 21.")] = 17,
+    ids_input: Annotated[bool, typer.Option(
+        "--ids-input", help="Export the network alone, taking the int32 token grid "
+        "(N, sentences, tokens) as input, for apps that tokenise on their own.")] = False,
+    validation_data: Annotated[str | None, typer.Option(
+        "--validation-data", help="Text to compare the ONNX and Keras models on (NAME:SPLIT "
+        "or a file; default: the run's held-out rows).")] = None,
+    sample: Annotated[int, typer.Option("--sample", help="Documents to compare on.")] = 2000,
+    no_validate: Annotated[bool, typer.Option(
+        "--no-validate", help="Skip the comparison with the Keras model (not recommended).")]
+    = False,
+    data_dir: DataDir = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Export a run to one ONNX file: raw text in (`text: string[N]`), class probabilities
+    (`probabilities: float[N, C]`) and label names (`label: string[N]`) out, with the
+    tokenizer and document grid inside. The file is checked against the Keras model on held-out
+    text (probabilities within 1e-4) before it is renamed into place."""
+    import tlc.export  # noqa: F401  (import order: extensions before TensorFlow)
+    from tlc.export.exporter import export
+
+    report = export(run_dir, out, opset=opset, ids_input=ids_input,
+                    validate=not no_validate, validation_data=validation_data, sample=sample,
+                    data_dir=data_dir, force=force, say=lambda m: typer.echo(m, err=True))
+    typer.echo(f"model -> {report['out']}: {report['bytes']:,} bytes, input "
+               f"{report['input']}, opset {report['opset']}")
+
+
+@app.command("inspect")
+@_friendly
+def inspect_cmd(
+    model_path: Annotated[Path, typer.Argument(help="An ONNX file written by `tlc export`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")]
+    = False,
+) -> None:
+    """Show what an exported model says about itself: labels, input, tlc version, tokenizer
+    checksum, quantisation, validation and evaluation figures, training configuration."""
+    from tlc.export.metadata import read_metadata
+    from tlc.tokenizer.graph import ort_session
+
+    if not model_path.is_file():
+        raise DataError("model file not found", path=model_path)
+    try:
+        session = ort_session(model_path.read_bytes())
+    except Exception as err:  # onnxruntime raises its own exception types
+        raise DataError(f"not a loadable ONNX model: {err}", path=model_path) from None
+    props = read_metadata(session.get_modelmeta().custom_metadata_map)
+    if as_json:
+        typer.echo(json.dumps(props, indent=2, sort_keys=True))
+        return
+    if not any(k.startswith("tlc.") for k in props):
+        typer.echo(f"{model_path}: no tlc metadata (not written by `tlc export`)")
+        return
+    inputs = ", ".join(f"{i.name}: {i.type}{i.shape}" for i in session.get_inputs())
+    outputs = ", ".join(f"{o.name}: {o.type}{o.shape}" for o in session.get_outputs())
+    typer.echo(f"{model_path} ({model_path.stat().st_size:,} bytes)")
+    typer.echo(f"  inputs:        {inputs}")
+    typer.echo(f"  outputs:       {outputs}")
+    typer.echo(f"  labels:        {', '.join(props.get('tlc.labels', []))}")
+    typer.echo(f"  tlc version:   {props.get('tlc.version')}")
+    typer.echo(f"  tokenizer:     sha256 {props.get('tlc.tokenizer_sha256')}")
+    typer.echo(f"  quantisation:  {json.dumps(props.get('tlc.quantization'))}")
+    validation = props.get("tlc.validation")
+    if validation:
+        typer.echo(f"  validation:    {validation['documents']:,} documents of "
+                   f"{validation.get('data')}, max |onnx - keras| "
+                   f"{validation['max_abs_diff']:.2e}, labels agree "
+                   f"{100 * validation['label_agreement']:.2f}%")
+    for name, report in (props.get("tlc.evaluation") or {}).items():
+        if isinstance(report, dict) and "accuracy" in report:
+            typer.echo(f"  {name + ':':<14} accuracy {100 * report['accuracy']:.2f}% on "
+                       f"{report.get('n', '?'):,} documents")
+    config = props.get("tlc.config") or {}
+    grid = config.get("tokenizer", {})
+    typer.echo(f"  trained on:    {config.get('data', {}).get('train')} "
+               f"(grid {grid.get('max_sentences')} x {grid.get('max_tokens')}; "
+               "`--json` shows the whole configuration)")
+
+
 def main() -> None:
     app()
 
