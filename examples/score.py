@@ -19,6 +19,6 @@ labels = json.loads(session.get_modelmeta().custom_metadata_map["tlc.labels"])
 
 texts = sys.argv[2:]
 probabilities, predicted = session.run(None, {"text": np.array(texts, dtype=object)})
-for text, p, label in zip(texts, probabilities, predicted):
-    scores = ", ".join(f"{name}={score:.3f}" for name, score in zip(labels, p))
+for text, p, label in zip(texts, probabilities, predicted, strict=True):
+    scores = ", ".join(f"{name}={score:.3f}" for name, score in zip(labels, p, strict=True))
     print(f"{label}\t{scores}\t{text}")
