@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tlc.tokenizer import Tokenizer, TokenizerConfig
-from tlc.tokenizer.graph import CONTRIB_DOMAIN, ONNX_OPSET, encoder_nodes, ort_session
+from tlc.tokenizer.graph import ONNX_OPSET, ort_session
 from tlc.tokenizer.grid import grid_from_flat, starts_word_table, terminal_table
-from tlc.tokenizer.grid_graph import grid_nodes
+from tlc.tokenizer.grid_graph import grid_nodes, text_to_grid_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PIECES = ["<pad>", "<unk>", "\u2581a", "b", ".", "\u2581c", "!", "\u2581!", "\u2581.", "5",
@@ -67,24 +67,13 @@ def test_empty_batch():
 
 def test_text_to_grid_graph_matches_encode_grid_on_fixtures():
     """Encoder + grid nodes in one graph (what the export embeds) == Tokenizer.encode_grid."""
-    from onnx import TensorProto, helper
-
     texts = []
     for name in ("imdb/test", "amazon/test", "imdb/unsup"):
         with gzip.open(FIXTURES / f"{name}.csv.gz", "rt", encoding="utf-8", newline="") as f:
             texts += [row["text"] for row in csv.DictReader(f)]
     tok = Tokenizer.train(texts, TokenizerConfig(vocab_size=400, max_sentences=6,
                                                  max_tokens=12), progress=False)
-    enc, enc_inits = encoder_nodes(tok.model_proto)
-    grid, grid_inits = grid_nodes(tok.terminal, tok.starts_word, 6, 12)
-    graph = helper.make_graph(
-        enc + grid, "text_to_grid",
-        [helper.make_tensor_value_info("text", TensorProto.STRING, ["N"])],
-        [helper.make_tensor_value_info("grid", TensorProto.INT32, ["N", 6, 12])],
-        initializer=enc_inits + grid_inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET),
-                                                    helper.make_opsetid(CONTRIB_DOMAIN, 1)])
-    session = ort_session(model.SerializeToString())
+    session = ort_session(text_to_grid_model(tok).SerializeToString())
     texts += ["", "   ", "ok.", "\u00e9t\u00e9 \u2014 tr\u00e8s bien !!! \U0001f600",
               "日本語のテキスト。"]
     (got,) = session.run(None, {"text": np.array(texts, dtype=object)})

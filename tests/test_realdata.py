@@ -94,27 +94,17 @@ def test_exported_text_to_grid_graph_gives_training_ids_on_every_test_review(rea
     from itertools import islice
 
     import numpy as np
-    from onnx import TensorProto, helper
 
     from tlc.tokenizer import Tokenizer, TokenizerConfig
-    from tlc.tokenizer.graph import CONTRIB_DOMAIN, ONNX_OPSET, encoder_nodes, ort_session
-    from tlc.tokenizer.grid_graph import grid_nodes
+    from tlc.tokenizer.graph import ort_session
+    from tlc.tokenizer.grid_graph import text_to_grid_model
 
     amazon = open_dataset("amazon", real_data_dir).load("train").texts
     unsup = open_dataset("imdb", real_data_dir).load("unsup").texts
     texts = list(islice((t for pair in zip(amazon, unsup, strict=False) for t in pair), 8000))
     config = TokenizerConfig(vocab_size=4000, max_sentences=24, max_tokens=48)
     tok = Tokenizer.train(texts, config, progress=False)
-    enc, enc_inits = encoder_nodes(tok.model_proto)
-    grid, grid_inits = grid_nodes(tok.terminal, tok.starts_word, 24, 48)
-    graph = helper.make_graph(
-        enc + grid, "text_to_grid",
-        [helper.make_tensor_value_info("text", TensorProto.STRING, ["N"])],
-        [helper.make_tensor_value_info("grid", TensorProto.INT32, ["N", 24, 48])],
-        initializer=enc_inits + grid_inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET),
-                                                    helper.make_opsetid(CONTRIB_DOMAIN, 1)])
-    session = ort_session(model.SerializeToString(), threads=2)
+    session = ort_session(text_to_grid_model(tok).SerializeToString(), threads=2)
     for name, size in (("imdb", 25000), ("amazon", 11378)):
         test = open_dataset(name, real_data_dir).load("test").texts
         assert len(test) == size

@@ -14,7 +14,6 @@ import gzip
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -293,23 +292,6 @@ def data_subset(
 # ------------------------------------------------------------------------------ tokenizer
 
 
-def _texts(sources: list[str], data_dir, text_column: str, fmt: str | None, on_bad_rows: str,
-           skipped) -> Iterator[str]:
-    from tlc.data.dataset import open_dataset, parse_source
-    from tlc.data.examples import iter_examples
-    from tlc.data.readers import read_records
-
-    for spec in sources:
-        name, split = parse_source(spec)
-        ds = open_dataset(name, data_dir, fmt if Path(name).is_file() else None)
-        for s in [split] if split else [s for s in ds.splits if s != "test"]:
-            for text, _ in iter_examples(read_records(ds.path(s), ds.fmt),
-                                         text_column=text_column,
-                                         label_column=None, on_bad_rows=on_bad_rows,
-                                         skipped=skipped):
-                yield text
-
-
 @tokenizer_app.command("train")
 @_friendly
 def tokenizer_train(
@@ -347,8 +329,11 @@ def tokenizer_train(
     config = TokenizerConfig(vocab_size=vocab_size, max_sentences=max_sentences,
                              max_tokens=max_tokens, seed=seed)
     skipped: Counter = Counter()
-    tok = Tokenizer.train(_texts(data, data_dir, text_column, fmt, on_bad_rows, skipped),
-                          config)
+    from tlc.data.dataset import iter_texts
+
+    texts = iter_texts(data, data_dir, text_column=text_column, fmt=fmt,
+                       on_bad_rows=on_bad_rows, skipped=skipped)
+    tok = Tokenizer.train(texts, config)
     out.mkdir(parents=True, exist_ok=True)
     tok.save(out)
     if skipped:

@@ -14,6 +14,8 @@ under the data folder: ``--data-dir``, else ``$TLC_DATA_DIR``, else ``~/.local/s
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,3 +173,34 @@ def _registry_folder(name: str) -> str:
 
     entry = REGISTRY.get(name)
     return entry.folder if entry is not None else name
+
+
+def iter_texts(specs: Iterable[str], data_dir: str | os.PathLike[str] | None = None, *,
+               text_column: str = "text", fmt: str | None = None, on_bad_rows: str = "error",
+               skipped: Counter | None = None,
+               default_splits: Callable[[Dataset], list[str]] | None = None,
+               allow_test: bool = True) -> Iterator[str]:
+    """The text of NAME, NAME:SPLIT, folder or file specs, streamed; labels are not read.
+
+    A spec without a split means ``default_splits(dataset)``, by default every split except
+    test (test text is read only when named, and never when ``allow_test`` is False)."""
+    from tlc.data.examples import iter_examples
+    from tlc.data.readers import read_records
+
+    for spec in specs:
+        name, split = parse_source(spec)
+        ds = open_dataset(name, data_dir, fmt if Path(name).is_file() else None)
+        if split is not None:
+            splits = [split]
+        elif default_splits is not None:
+            splits = default_splits(ds)
+        else:
+            splits = [s for s in ds.splits if s != "test"]
+        if not allow_test and "test" in splits:
+            raise DataError(f"{spec}: refusing to learn from a test split",
+                            hint="test text must stay unseen; use the train or unsup split")
+        for s in splits:
+            for text, _ in iter_examples(read_records(ds.path(s), ds.fmt),
+                                         text_column=text_column, label_column=None,
+                                         on_bad_rows=on_bad_rows, skipped=skipped):
+                yield text

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tokenizer.graph import CONTRIB_DOMAIN, encoder_nodes
-from ..tokenizer.grid_graph import grid_nodes
+from ..tokenizer.graph import CONTRIB_DOMAIN
+from ..tokenizer.grid_graph import text_to_grid_nodes
 from .network import IDS, PROBABILITIES
 
 TEXT = "text"
@@ -27,13 +27,8 @@ def text_classifier(network, tokenizer, labels: list[str]):
     """One ModelProto: ``text`` in; ``probabilities`` and ``label`` out."""
     from onnx import TensorProto, compose, helper, numpy_helper
 
-    cfg = tokenizer.config
     net = compose.add_prefix(network, NET_PREFIX)
-    enc, enc_inits = encoder_nodes(tokenizer.model_proto, text=TEXT, ids="tok/ids",
-                                   offsets="tok/offsets", prefix="tok/")
-    grid, grid_inits = grid_nodes(tokenizer.terminal, tokenizer.starts_word, cfg.max_sentences,
-                                  cfg.max_tokens, ids="tok/ids", offsets="tok/offsets",
-                                  grid=NET_PREFIX + IDS, prefix="grid/")
+    front, front_inits = text_to_grid_nodes(tokenizer, text=TEXT, grid=NET_PREFIX + IDS)
     probs = NET_PREFIX + PROBABILITIES
     tail = [
         helper.make_node("Identity", [probs], [PROBABILITIES], name="probabilities"),
@@ -45,12 +40,12 @@ def text_classifier(network, tokenizer, labels: list[str]):
     names = numpy_helper.from_array(np.array(labels, dtype=object), "label/names")
     n_classes = len(labels)
     graph = helper.make_graph(
-        enc + grid + list(net.graph.node) + tail,
+        front + list(net.graph.node) + tail,
         "tlc_text_classifier",
         [helper.make_tensor_value_info(TEXT, TensorProto.STRING, ["N"])],
         [helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, ["N", n_classes]),
          helper.make_tensor_value_info(LABEL, TensorProto.STRING, ["N"])],
-        initializer=enc_inits + grid_inits + list(net.graph.initializer) + [names],
+        initializer=front_inits + list(net.graph.initializer) + [names],
         value_info=list(net.graph.value_info),
     )
     opsets = {o.domain: o.version for o in network.opset_import}

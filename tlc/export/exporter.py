@@ -42,11 +42,11 @@ def held_out_texts(run, data_dir, limit: int, seed: int = 0) -> tuple[list[str],
 
 
 def texts_from(spec: str, data_dir, limit: int) -> tuple[list[str], str]:
-    from ..train.config import RunConfig
-    from ..train.pipeline import load_texts
+    from itertools import islice
 
-    texts = load_texts([spec], RunConfig(), data_dir)
-    return texts[:limit], spec
+    from ..data.dataset import iter_texts
+
+    return list(islice(iter_texts([spec], data_dir), limit)), spec
 
 
 def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: bool = False,

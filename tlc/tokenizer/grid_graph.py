@@ -105,3 +105,38 @@ def grid_nodes(terminal: np.ndarray, starts_word: np.ndarray, max_sentences: int
                                                            np.int64))], "grid_shape", axis=0)
     nodes.append(helper.make_node("Reshape", [scattered, shape], [grid], name=name("grid")))
     return nodes, inits
+
+
+def text_to_grid_nodes(tokenizer, *, text: str = "text", grid: str = "grid",
+                       prefix: str = ""):
+    """Encoder nodes (:func:`~tlc.tokenizer.graph.encoder_nodes`) followed by the grid nodes:
+    raw ``text`` (string[N]) -> ``grid`` (int32[N, S, T]) for ``tokenizer``'s vocabulary and
+    grid size, exactly as :meth:`~tlc.tokenizer.Tokenizer.encode_grid` computes it."""
+    from tlc.tokenizer.graph import encoder_nodes
+
+    cfg = tokenizer.config
+    ids, offsets = prefix + "tok/ids", prefix + "tok/offsets"
+    enc, enc_inits = encoder_nodes(tokenizer.model_proto, text=text, ids=ids, offsets=offsets,
+                                   prefix=prefix + "tok/")
+    nodes, inits = grid_nodes(tokenizer.terminal, tokenizer.starts_word, cfg.max_sentences,
+                              cfg.max_tokens, ids=ids, offsets=offsets, grid=grid,
+                              prefix=prefix + "grid/")
+    return enc + nodes, enc_inits + inits
+
+
+def text_to_grid_model(tokenizer):
+    """A stand-alone ONNX model of :func:`text_to_grid_nodes`: ``text`` in, ``grid`` out."""
+    from onnx import TensorProto, helper
+
+    from tlc.tokenizer.graph import CONTRIB_DOMAIN, ONNX_OPSET
+
+    cfg = tokenizer.config
+    nodes, inits = text_to_grid_nodes(tokenizer)
+    graph = helper.make_graph(
+        nodes, "tlc_text_to_grid",
+        [helper.make_tensor_value_info("text", TensorProto.STRING, ["N"])],
+        [helper.make_tensor_value_info("grid", TensorProto.INT32,
+                                       ["N", cfg.max_sentences, cfg.max_tokens])],
+        initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET),
+                                                   helper.make_opsetid(CONTRIB_DOMAIN, 1)])

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..data.budget import stratified_subset, validation_split
-from ..data.dataset import open_dataset, parse_source
+from ..data.dataset import iter_texts, open_dataset, parse_source
 from ..data.labels import LabelSet
 from ..errors import DataError, TlcError
 from ..tokenizer import Tokenizer
@@ -66,19 +66,11 @@ def load_training_split(config: RunConfig, data_dir) -> Split:
 
 def load_texts(specs: list[str], config: RunConfig, data_dir) -> list[str]:
     """Unlabelled text from NAME:SPLIT specs (a name alone means its 'unsup' split if it has
-    one, else 'train'); labels, if the file has them, are ignored."""
-    texts: list[str] = []
-    for spec in specs:
-        name, split = parse_source(spec)
-        ds = open_dataset(name, data_dir)
-        split = split or ("unsup" if "unsup" in ds.files else "train")
-        if split == "test":
-            raise TlcError(f"{spec}: refusing to learn from a test split",
-                           hint="test text must stay unseen; use the train or unsup split")
-        examples = ds.load(split, text_column=config.data.text_column, label_column=None,
-                           on_bad_rows=config.data.on_bad_rows)
-        texts.extend(examples.texts)
-    return texts
+    one, else 'train'); labels, if the file has them, are ignored; test splits are refused."""
+    return list(iter_texts(specs, data_dir, text_column=config.data.text_column,
+                           on_bad_rows=config.data.on_bad_rows, allow_test=False,
+                           default_splits=lambda ds: ["unsup" if "unsup" in ds.files
+                                                      else "train"]))
 
 
 def choose_rows(labels: list[str], config: RunConfig, source: str) -> tuple[np.ndarray,
@@ -119,11 +111,6 @@ def prepare_tokenizer(config: RunConfig, source: Run | None, texts: list[str], d
     merged = {**base.config.to_dict(), "max_sentences": grid.max_sentences,
               "max_tokens": grid.max_tokens}
     return Tokenizer(base.model_proto, type(grid).from_dict(merged))
-
-
-def effective_config(config: RunConfig, tokenizer: Tokenizer) -> RunConfig:
-    """What the run really used: a reused tokenizer brings its own vocabulary settings."""
-    return config.replace(tokenizer=tokenizer.config.to_dict())
 
 
 def peak_memory_mb() -> float:
@@ -240,7 +227,8 @@ def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, 
         text_rows = np.setdiff1d(np.arange(len(split.texts)), valid_rows)
         tokenizer = prepare_tokenizer(config, source, [split.texts[i] for i in text_rows],
                                       data_dir, quiet)
-        config = effective_config(config, tokenizer)
+        # What the run really used: a reused tokenizer brings its own vocabulary settings.
+        config = config.replace(tokenizer=tokenizer.config.to_dict())
         config.save(out / CONFIG_FILE)
         tokenizer.save(out / TOKENIZER_DIR)
     grid = config.tokenizer

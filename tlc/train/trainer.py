@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from ..errors import TlcError
 from .config import TrainingConfig, TransferConfig
+from .metrics import balanced_accuracy
 
 CHECKPOINT_DIR = "checkpoint"
 PROGRESS_FILE = "progress.json"
@@ -50,14 +52,6 @@ class Progress:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def balanced_accuracy(y: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
-    """Mean per-class recall: the early-stopping score. On a skewed source (86% positive)
-    plain accuracy rewards predicting the majority class; this does not."""
-    pred = proba.argmax(axis=1)
-    recalls = [float((pred[y == c] == c).mean()) for c in range(n_classes) if (y == c).any()]
-    return float(np.mean(recalls)) if recalls else 0.0
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -104,8 +98,6 @@ def learning_rate(training: TrainingConfig, transfer: TransferConfig | None, epo
 
 
 def compile_model(model, rate: float, frozen: set[str]) -> None:
-    import keras
-
     names = {layer.name for layer in model.layers}
     unknown = sorted(frozen - names)
     if unknown:
@@ -136,9 +128,7 @@ class Trainer:
     def has_checkpoint(self) -> bool:
         return (self.dir / PROGRESS_FILE).is_file()
 
-    def load_checkpoint(self, custom_objects=None):
-        import keras
-
+    def load_checkpoint(self):
         from . import layers  # noqa: F401  (registers the custom layers for loading)
 
         path = self.dir / PROGRESS_FILE
@@ -202,7 +192,7 @@ class Trainer:
             improved = True
             if valid is not None and len(valid):
                 proba = model.predict(valid.x, batch_size=256, verbose=0)
-                score = balanced_accuracy(valid.y, proba, self.n_classes)
+                score = balanced_accuracy(valid.y, proba.argmax(axis=1), self.n_classes)
                 record["valid_balanced_accuracy"] = score
                 record["valid_accuracy"] = float((proba.argmax(1) == valid.y).mean())
                 improved = progress.best_score is None or score > progress.best_score
@@ -250,28 +240,27 @@ def _atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-class _ProgressBar:
+class _ProgressBar(keras.callbacks.Callback):
     """A tqdm bar over batches with documents/second (Keras' own bar prints to stdout)."""
 
-    def __new__(cls, epoch: int, epochs: int, rows: int, batch_size: int):
-        import keras
+    def __init__(self, epoch: int, epochs: int, rows: int, batch_size: int) -> None:
+        super().__init__()
+        self.desc, self.rows, self.batch_size = f"epoch {epoch + 1}/{epochs}", rows, batch_size
+
+    def on_train_begin(self, logs=None):
         from tqdm.auto import tqdm
 
-        class Bar(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                # disable=None: a bar on a terminal, nothing in logs (epoch lines suffice).
-                self.bar = tqdm(total=rows, desc=f"epoch {epoch + 1}/{epochs}", unit="doc",
-                                leave=False, dynamic_ncols=True, disable=None)
-                self.seen = 0
+        # disable=None: a bar on a terminal, nothing in logs (epoch lines suffice).
+        self.bar = tqdm(total=self.rows, desc=self.desc, unit="doc", leave=False,
+                        dynamic_ncols=True, disable=None)
+        self.seen = 0
 
-            def on_train_batch_end(self, batch, logs=None):
-                step = max(0, min(rows, (batch + 1) * batch_size) - self.seen)
-                self.seen += step
-                self.bar.update(step)
-                if logs and "loss" in logs:
-                    self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
+    def on_train_batch_end(self, batch, logs=None):
+        step = max(0, min(self.rows, (batch + 1) * self.batch_size) - self.seen)
+        self.seen += step
+        self.bar.update(step)
+        if logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
 
-            def on_train_end(self, logs=None):
-                self.bar.close()
-
-        return Bar()
+    def on_train_end(self, logs=None):
+        self.bar.close()
