@@ -293,3 +293,18 @@ def test_epoch_rows_balance_repeat_cap_and_determinism():
                           0, 2)) == 4
     # the default repeats a tiny budget to 2,000 rows an epoch
     assert len(epoch_rows(y, TrainingConfig(), 0, 2)) == 2000
+
+
+def test_a_transfer_keeps_the_source_network_but_may_change_dropout():
+    from tlc.train.model import ModelConfig, inherit_model
+
+    source = ModelConfig(embedding_dim=50, word_filters=64, dropout=0.5)
+    # defaults and the source's own values take the source's; dropout rates may change
+    assert inherit_model(ModelConfig(), source) == source
+    assert inherit_model(ModelConfig(word_filters=64), source) == source
+    changed = inherit_model(ModelConfig(dropout=0.3, embedding_dropout=0.25), source)
+    assert (changed.dropout, changed.embedding_dropout) == (0.3, 0.25)
+    assert changed.embedding_dim == 50 and changed.word_filters == 64
+    with pytest.raises(TlcError, match="model.word_filters=32 differs from the source") as info:
+        inherit_model(ModelConfig(word_filters=32), source)
+    assert "model.dropout and model.embedding_dropout" in info.value.hint

@@ -1,14 +1,18 @@
 """``tlc export``: a finished run -> one validated ONNX file, written atomically.
 
-Order: convert, compose, stamp metadata, write to a temporary file beside the target, run that
-file with onnxruntime against the Keras model on held-out text, and only then rename it into
-place. A failure at any step leaves no file under the final name.
+Order: convert, compose, quantise (with ``--quantize``), stamp metadata, write to a temporary
+file beside the target, run that file with onnxruntime against the Keras model on held-out text,
+and only then rename it into place. A failure at any step leaves no file under the final name.
+
+The comparison is the guard: a float32 file must give the Keras probabilities within 1e-4; a
+quantised one must agree on 99.5% of the labels and lose at most 0.3 points of accuracy.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +25,23 @@ from . import metadata as meta
 from .compose import TEXT, text_classifier
 from .network import IDS, network_to_onnx
 
-FLOAT_TOLERANCE = 1e-4
+FLOAT_TOLERANCE = 1e-4       # float32 export vs Keras: max |probability difference|
+MIN_AGREEMENT = 0.995         # quantised export vs Keras: share of equal labels
+MAX_ACCURACY_DROP = 0.3       # quantised export vs Keras: accuracy points lost
 
 
-def held_out_texts(run, data_dir, limit: int, seed: int = 0) -> tuple[list[str], str]:
-    """Text the run never trained on: its training split minus its training rows (the
-    validation rows and, under a label budget, every row outside it)."""
+@dataclass
+class Sample:
+    """Text to validate an export on; ``labels`` (indices into the run's labels) when known."""
+
+    texts: list[str]
+    labels: np.ndarray | None
+    source: str
+
+
+def held_out(run, data_dir, limit: int, seed: int = 0) -> Sample:
+    """Text the run never trained on, with its labels: the training split minus the run's
+    training rows (its validation rows and, under a label budget, every row outside it)."""
     from ..train.pipeline import choose_rows, load_training_split
 
     split = load_training_split(run.config, data_dir)
@@ -38,20 +53,45 @@ def held_out_texts(run, data_dir, limit: int, seed: int = 0) -> tuple[list[str],
                        hint="pass --validation-data NAME:SPLIT (e.g. imdb:unsup)")
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(rows, size=min(limit, len(rows)), replace=False))
-    return [split.texts[i] for i in pick], f"{run.config.data.train} (held-out rows)"
+    return Sample([split.texts[i] for i in pick], _label_indices(
+        run, [split.labels[i] for i in pick]), f"{run.config.data.train} (held-out rows)")
 
 
-def texts_from(spec: str, data_dir, limit: int) -> tuple[list[str], str]:
-    from itertools import islice
+def sample_from(spec: str, run, data_dir, limit: int) -> Sample:
+    """The first ``limit`` rows of NAME[:SPLIT] or a file, with labels if it has them."""
+    from ..data.dataset import open_dataset, parse_source
+    from ..errors import DataError
 
-    from ..data.dataset import iter_texts
+    name, split = parse_source(spec)
+    ds = open_dataset(name, data_dir)
+    split = split or ds.splits[0]
+    try:
+        examples = ds.load(split, on_bad_rows="skip")
+    except DataError:     # no label column: fine for a float32 check
+        examples = ds.load(split, label_column=None, on_bad_rows="skip")
+    texts = list(examples.texts[:limit])
+    labels = None
+    if examples.labels is not None and set(examples.labels[:limit]) <= set(run.labels):
+        labels = _label_indices(run, examples.labels[:limit])
+    return Sample(texts, labels, f"{name}:{split}")
 
-    return list(islice(iter_texts([spec], data_dir), limit)), spec
+
+def _label_indices(run, labels) -> np.ndarray:
+    index = {label: i for i, label in enumerate(run.labels)}
+    return np.array([index[label] for label in labels], dtype=np.int64)
 
 
 def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: bool = False,
+           quantize: bool = False, int8_rows: int | None = None,
+           min_agreement: float = MIN_AGREEMENT, max_accuracy_drop: float = MAX_ACCURACY_DROP,
            validate: bool = True, validation_data: str | None = None, sample: int = 2000,
            data_dir=None, force: bool = False, say=print) -> dict[str, Any]:
+    """Write ``run_dir``'s model to ``out`` (see the module docstring); returns a report.
+
+    ``quantize``: store the weights as int8 (:mod:`.quantize`); ``int8_rows`` keeps only that
+    many of the most frequent embedding rows at 8 bits and the rest at 4 (smaller, less
+    faithful). A quantised file must agree with the Keras model on ``min_agreement`` of the
+    labels and lose at most ``max_accuracy_drop`` points of accuracy on labelled text."""
     from ..train.run import load_run
 
     out = Path(out)
@@ -64,6 +104,8 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     if out.exists() and not force:
         raise TlcError("the output file already exists", path=out,
                        hint="pass --force to replace it, or choose another --out")
+    if int8_rows is not None and not quantize:
+        raise TlcError("--int8-rows only applies with --quantize", hint="add --quantize")
     run = load_run(run_dir, purpose="export")
     grid = run.tokenizer.config
     started = time.perf_counter()
@@ -79,24 +121,20 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     }
     report: dict[str, Any] = {"run": str(run.path), "out": str(out), "opset": opset,
                               "input": values[meta.INPUT]}
+    if quantize:
+        model, values[meta.QUANTIZATION] = _quantize(model, run, int8_rows)
+        report["quantization"] = values[meta.QUANTIZATION]
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         if validate:
-            texts, source = (texts_from(validation_data, data_dir, sample) if validation_data
-                             else held_out_texts(run, data_dir, sample))
+            data = (sample_from(validation_data, run, data_dir, sample) if validation_data
+                    else held_out(run, data_dir, sample))
             meta.set_metadata(model, values)
             tmp.write_bytes(model.SerializeToString())
-            check = compare_with_keras(tmp, run, texts, ids_input)
-            check["data"] = source
+            check = compare_with_keras(tmp, run, data, ids_input)
             report["validation"] = check
-            say(f"validation on {check['documents']:,} documents of {source}: max |onnx - keras| "
-                f"= {check['max_abs_diff']:.2e} (limit {FLOAT_TOLERANCE:g}), labels agree on "
-                f"{100 * check['label_agreement']:.2f}%")
-            if not check["max_abs_diff"] <= FLOAT_TOLERANCE:
-                raise TlcError(
-                    f"the exported model disagrees with the Keras model: max |difference| "
-                    f"{check['max_abs_diff']:.3g} > {FLOAT_TOLERANCE:g} on {source}",
-                    hint="this is a conversion bug; report it with the run folder")
+            say(format_check(check))
+            _enforce(check, quantize, min_agreement, max_accuracy_drop)
             values[meta.VALIDATION] = check
         meta.set_metadata(model, values)
         tmp.write_bytes(model.SerializeToString())
@@ -108,8 +146,57 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     return report
 
 
-def compare_with_keras(path: Path, run, texts: list[str], ids_input: bool) -> dict[str, Any]:
+def _quantize(model, run, int8_rows: int | None):
+    from .quantize import conv_hessian, frequent_rows, quantize_weights
+
+    vocab = run.tokenizer.vocab_size
+    if int8_rows is not None and not 0 <= int8_rows <= vocab:
+        raise TlcError(f"--int8-rows {int8_rows} is outside 0..{vocab} (the vocabulary)",
+                       hint=f"choose a number of embedding rows from 0 to {vocab}")
+    mask = (None if int8_rows is None or int8_rows >= vocab
+            else frequent_rows(run.tokenizer.scores, run.tokenizer.is_byte, int8_rows))
+    float_bytes = model.ByteSize()
+    hessian = conv_hessian(np.asarray(run.model.get_layer("word_conv").kernel))
+    quantized, info = quantize_weights(model, mask, hessian)
+    info["float32_file_bytes"] = float_bytes   # before metadata, like bytes below
+    info["bytes"] = quantized.ByteSize()
+    return quantized, info
+
+
+def _enforce(check: dict[str, Any], quantized: bool, min_agreement: float,
+             max_accuracy_drop: float) -> None:
+    hint = ("this is a conversion bug; report it with the run folder" if not quantized else
+            "export without --quantize, keep more embedding rows at 8 bits (raise "
+            "--int8-rows), or, knowingly, relax --min-agreement / --max-accuracy-drop")
+    if not quantized:
+        if not check["max_abs_diff"] <= FLOAT_TOLERANCE:
+            raise TlcError(
+                f"the exported model disagrees with the Keras model: max |difference| "
+                f"{check['max_abs_diff']:.3g} > {FLOAT_TOLERANCE:g} on {check['data']}",
+                hint=hint)
+        return
+    if not check["label_agreement"] >= min_agreement:
+        raise TlcError(
+            f"the quantised model's labels agree with the Keras model's on only "
+            f"{100 * check['label_agreement']:.2f}% of {check['data']} (need "
+            f"{100 * min_agreement:.2f}%)", hint=hint)
+    drop = check.get("accuracy_drop")
+    if drop is None:
+        raise TlcError(f"{check['data']} has no labels, so the accuracy lost to quantisation "
+                       "cannot be checked", hint="validate on labelled text (the default, "
+                       "the run's held-out rows, is labelled) or pass a labelled "
+                       "--validation-data")
+    if not drop <= max_accuracy_drop:
+        raise TlcError(
+            f"quantisation costs {drop:.2f} points of accuracy on {check['data']} (limit "
+            f"{max_accuracy_drop:g})", hint=hint)
+
+
+def compare_with_keras(path: Path, run, data: Sample, ids_input: bool) -> dict[str, Any]:
+    """Both models on the same documents: largest probability difference, label agreement,
+    and, with labels, each model's accuracy (in points)."""
     session = ort_session(path.read_bytes())
+    texts = data.texts
     grids = run.tokenizer.encode_grid(texts)
     want = run.model.predict(grids, batch_size=256, verbose=0)
     got = []
@@ -118,10 +205,26 @@ def compare_with_keras(path: Path, run, texts: list[str], ids_input: bool) -> di
                 else {TEXT: np.array(texts[start:start + 256], dtype=object)})
         got.append(session.run(None, feed)[0])
     proba = np.concatenate(got) if got else np.zeros_like(want)
-    return {"documents": len(texts), "max_abs_diff": float(np.abs(proba - want).max())
-            if len(texts) else 0.0,
-            "label_agreement": float((proba.argmax(1) == want.argmax(1)).mean())
-            if len(texts) else 1.0}
+    check: dict[str, Any] = {
+        "data": data.source, "documents": len(texts),
+        "max_abs_diff": float(np.abs(proba - want).max()) if len(texts) else 0.0,
+        "label_agreement": float((proba.argmax(1) == want.argmax(1)).mean())
+        if len(texts) else 1.0}
+    if data.labels is not None and len(texts):
+        check["keras_accuracy"] = 100 * float((want.argmax(1) == data.labels).mean())
+        check["onnx_accuracy"] = 100 * float((proba.argmax(1) == data.labels).mean())
+        check["accuracy_drop"] = check["keras_accuracy"] - check["onnx_accuracy"]
+    return check
+
+
+def format_check(check: dict[str, Any]) -> str:
+    lines = [f"validation on {check['documents']:,} documents of {check['data']}:",
+             f"  max |onnx - keras| probability  {check['max_abs_diff']:.2e}",
+             f"  labels agree                    {100 * check['label_agreement']:.2f}%"]
+    if "accuracy_drop" in check:
+        lines.append(f"  accuracy keras -> onnx          {check['keras_accuracy']:.2f}% -> "
+                     f"{check['onnx_accuracy']:.2f}% ({-check['accuracy_drop']:+.2f} points)")
+    return "\n".join(lines)
 
 
 def _load_json(path: Path):

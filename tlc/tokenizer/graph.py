@@ -24,6 +24,9 @@ from tlc.tokenizer.clean import CLEANUP_RULES
 
 CONTRIB_DOMAIN = "ai.onnx.contrib"
 ONNX_OPSET = 17
+# Written explicitly: a new `onnx` stamps its own newest IR version, which an older
+# onnxruntime refuses to load ("Unsupported model IR version"). IR 8 is what opset 17 needs.
+IR_VERSION = 8
 
 
 def encoder_nodes(model_proto: bytes, *, text: str = "text", ids: str = "ids",
@@ -74,7 +77,7 @@ def encoder_model(model_proto: bytes):
          helper.make_tensor_value_info("offsets", TensorProto.INT64, ["N_plus_1"])],
         initializer=inits,
     )
-    return helper.make_model(graph, opset_imports=[
+    return helper.make_model(graph, ir_version=IR_VERSION, opset_imports=[
         helper.make_opsetid("", ONNX_OPSET), helper.make_opsetid(CONTRIB_DOMAIN, 1)])
 
 

@@ -128,7 +128,7 @@ def text_to_grid_model(tokenizer):
     """A stand-alone ONNX model of :func:`text_to_grid_nodes`: ``text`` in, ``grid`` out."""
     from onnx import TensorProto, helper
 
-    from tlc.tokenizer.graph import CONTRIB_DOMAIN, ONNX_OPSET
+    from tlc.tokenizer.graph import CONTRIB_DOMAIN, IR_VERSION, ONNX_OPSET
 
     cfg = tokenizer.config
     nodes, inits = text_to_grid_nodes(tokenizer)
@@ -138,5 +138,6 @@ def text_to_grid_model(tokenizer):
         [helper.make_tensor_value_info("grid", TensorProto.INT32,
                                        ["N", cfg.max_sentences, cfg.max_tokens])],
         initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET),
-                                                   helper.make_opsetid(CONTRIB_DOMAIN, 1)])
+    return helper.make_model(graph, ir_version=IR_VERSION,
+                             opset_imports=[helper.make_opsetid("", ONNX_OPSET),
+                                            helper.make_opsetid(CONTRIB_DOMAIN, 1)])

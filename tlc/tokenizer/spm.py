@@ -150,6 +150,17 @@ class Tokenizer:
         """bool (vocab,): :func:`~tlc.tokenizer.grid.starts_word_table` of :attr:`pieces`."""
         return self._starts_word
 
+    @property
+    def scores(self) -> np.ndarray:
+        """float32 (vocab,): each piece's score (a unigram model's log-probability): how
+        common the piece is, with no data needed. Export uses it to rank embedding rows."""
+        return np.array([self._sp.get_score(i) for i in range(self.vocab_size)], np.float32)
+
+    @property
+    def is_byte(self) -> np.ndarray:
+        """bool (vocab,): byte-fallback pieces (``<0x41>``), scored 0 but rare."""
+        return np.array([self._sp.is_byte(i) for i in range(self.vocab_size)], bool)
+
     @classmethod
     def train(
         cls, texts: Iterable[str], config: TokenizerConfig, progress: bool = True

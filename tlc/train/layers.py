@@ -53,9 +53,11 @@ class KMaxPooling(keras.layers.Layer):
         # top_k works on the last axis: bring the pooled axis there and back.
         perm = [i for i in range(len(x.shape)) if i != axis] + [axis]
         moved = ops.transpose(x, perm) if axis != last else x
-        _, idx = ops.top_k(moved, self.k, sorted=False)
-        idx = ops.sort(idx, axis=-1)  # keep the original order of the winners
-        pooled = ops.take_along_axis(moved, idx, axis=-1)
+        values, idx = ops.top_k(moved, self.k, sorted=False)
+        # Put the winners back in their original order by permuting the k values themselves:
+        # gathering them again from the whole input (take_along_axis on `moved`) gives the same
+        # numbers but made the exported model spend ~12% of its time in that gather.
+        pooled = ops.take_along_axis(values, ops.argsort(idx, axis=-1), axis=-1)
         if axis == last:
             return pooled
         inverse = [0] * len(perm)

@@ -75,6 +75,31 @@ def check_grid(config: ModelConfig, sentences: int, tokens: int) -> None:
                        hint="lower model.sentence_k or raise tokenizer.max_sentences")
 
 
+# Rates that only act while training: a transfer may change them, since no weight depends on
+# them. Every other model setting shapes the weights, so a transfer keeps the source's.
+REGULARISATION = ("dropout", "embedding_dropout")
+
+
+def inherit_model(mine: ModelConfig, source: ModelConfig) -> ModelConfig:
+    """The model settings of a transfer from ``source``: the source's, except the
+    :data:`REGULARISATION` rates where ``mine`` sets them away from the defaults. A
+    weight-shaping setting that differs from both the default and the source's is an error,
+    not something to drop silently."""
+    defaults, wanted, theirs = ModelConfig().to_dict(), mine.to_dict(), source.to_dict()
+    out = dict(theirs)
+    for key, value in wanted.items():
+        if value == defaults[key] or value == theirs[key]:
+            continue
+        if key not in REGULARISATION:
+            raise TlcError(f"model.{key}={value!r} differs from the source run's "
+                           f"{theirs[key]!r}, and a transfer keeps the source's network",
+                           hint=f"drop model.{key} (of the model settings only "
+                           f"{' and '.join('model.' + k for k in REGULARISATION)} can change "
+                           "in a transfer)")
+        out[key] = value
+    return ModelConfig.from_dict(out)
+
+
 def build_model(config: ModelConfig, *, vocab_size: int, sentences: int, tokens: int,
                 n_classes: int, seed: int = 0):
     """A fresh, uncompiled Keras model: int32 ids (N, S, T) in, class probabilities out."""

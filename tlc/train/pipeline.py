@@ -152,7 +152,10 @@ def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = Fa
     source = (load_run(config.transfer.init, purpose="start a transfer from")
               if config.transfer.init else None)
     if source is not None:
-        config = config.replace(model=source.config.model.to_dict())
+        from .model import inherit_model
+
+        config = config.replace(
+            model=inherit_model(config.model, source.config.model).to_dict())
     st = config.self_training
     if st.unlabelled and source is None:
         raise TlcError("self-training needs a source run to label the unlabelled text",

@@ -1,0 +1,263 @@
+"""Weight quantisation (tlc.export.quantize) and `tlc export --quantize`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import tlc.export  # noqa: F401  (import order: extensions before TensorFlow)
+from tlc.cli import app
+from tlc.errors import TlcError
+from tlc.export.exporter import export
+from tlc.export.quantize import (
+    frequent_rows,
+    int4_rows,
+    int8_rows,
+    quantize_weights,
+)
+from tlc.tokenizer.graph import ort_session
+from tlc.train.config import RunConfig
+from tlc.train.pipeline import train
+
+AMAZON = Path(__file__).resolve().parent / "fixtures" / "amazon"
+TINY = [
+    "tokenizer.vocab_size=400", "tokenizer.max_sentences=3", "tokenizer.max_tokens=8",
+    "model.embedding_dim=8", "model.word_filters=8", "model.sentence_filters=8",
+    "model.hidden_units=8", "training.epochs=1", "training.min_rows_per_epoch=0",
+]
+runner = CliRunner()
+LOOSE = {"min_agreement": 0.0, "max_accuracy_drop": 100.0}   # a 1-epoch model sits near 0.5
+
+
+def _toy_model(vocab=300, dim=9, filters=40, seed=0):
+    """ids (N, T) -> Gather(embedding) -> Conv over T (as N, D, 1, T) -> MatMul -> out."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    table = rng.normal(size=(vocab, dim)).astype(np.float32)
+    table[5] = 0.0                                      # an all-zero row must survive
+    conv = rng.normal(size=(filters, dim, 1, 3)).astype(np.float32)
+    dense = rng.normal(size=(filters, 70)).astype(np.float32)
+    nodes = [
+        helper.make_node("Gather", ["table", "ids"], ["e"], axis=0),          # (N, T, D)
+        helper.make_node("Transpose", ["e"], ["et"], perm=[0, 2, 1]),         # (N, D, T)
+        helper.make_node("Unsqueeze", ["et", "two"], ["e4"]),                 # (N, D, 1, T)
+        helper.make_node("Conv", ["e4", "conv"], ["c"], pads=[0, 1, 0, 1]),   # (N, F, 1, T)
+        helper.make_node("ReduceMax", ["c"], ["m"], axes=[2, 3], keepdims=0),  # (N, F)
+        helper.make_node("MatMul", ["m", "dense"], ["out"]),                  # (N, 70)
+    ]
+    inits = [numpy_helper.from_array(table, "table"), numpy_helper.from_array(conv, "conv"),
+             numpy_helper.from_array(dense, "dense"),
+             numpy_helper.from_array(np.array([2], np.int64), "two")]
+    graph = helper.make_graph(
+        nodes, "toy", [helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", 7])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 70])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model, {"table": table, "conv": conv, "dense": dense}
+
+
+def _reference(weights, ids):
+    e = weights["table"][ids]                                          # (N, T, D)
+    padded = np.pad(e, ((0, 0), (1, 1), (0, 0)))
+    w = weights["conv"][:, :, 0, :]                                    # (F, D, 3)
+    c = sum(np.einsum("ntd,fd->ntf", padded[:, k:k + e.shape[1]], w[:, :, k])
+            for k in range(3))
+    return c.max(axis=1) @ weights["dense"]
+
+
+def test_codes_rebuild_exactly_and_stay_in_range():
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(20, 9)).astype(np.float32)
+    values[3] = 0.0
+    codes, scale, back = int8_rows(values)
+    assert codes.dtype == np.int8 and np.abs(codes).max() <= 127 and scale.dtype == np.float16
+    assert np.array_equal(back, codes.astype(np.float32) * scale.astype(np.float32)[:, None])
+    assert np.abs(back - values).max() <= (scale.astype(np.float32).max() / 2) + 1e-6
+    assert np.all(back[3] == 0)
+    packed, scale4, back4 = int4_rows(values)
+    assert packed.shape == (20, 5) and packed.dtype == np.uint8      # 9 columns -> 5 bytes
+    low, high = (packed & 15).astype(int) - 8, (packed >> 4).astype(int) - 8
+    nibbles = np.stack([low, high], -1).reshape(20, 10)[:, :9]
+    assert np.abs(nibbles).max() <= 7
+    assert np.allclose(back4, nibbles * scale4.astype(np.float32)[:, None])
+
+
+def test_frequent_rows_takes_top_scores_but_never_byte_pieces():
+    scores = np.array([0, 0, 0, 0, -1, -5, -2, -3, -9], np.float32)
+    is_byte = np.array([0, 0, 1, 1, 0, 0, 0, 0, 0], bool)
+    mask = frequent_rows(scores, is_byte, 5)
+    assert mask.tolist() == [True, True, False, False, True, False, True, True, False]
+
+
+@pytest.mark.parametrize("int8_rows_mask", [None, "mixed"])
+def test_quantized_graph_equals_its_numpy_reference_and_folds(int8_rows_mask, tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    model, weights = _toy_model()
+    mask = None
+    if int8_rows_mask == "mixed":                       # several segments of each precision
+        mask = np.zeros(300, bool)
+        mask[:40] = mask[100:180] = mask[299] = True
+    q, report = quantize_weights(model, mask)
+    onnx.checker.check_model(q, full_check=True)
+    kinds = {w["kind"]: w for w in report["weights"]}
+    assert set(kinds) == {"embedding", "conv", "dense"}
+    assert kinds["embedding"]["int4_rows"] == (0 if mask is None else 300 - int(mask.sum()))
+    assert q.ByteSize() < model.ByteSize() / 2
+    emb = kinds["embedding"]
+    # int8: 9 code bytes + a 2-byte scale a row; 4-bit rows take 5 + 2
+    assert emb["stored_bytes"] == (300 * 11 if mask is None else 300 * 11 - 4 * (~mask).sum())
+
+    # what the graph should rebuild, computed here with the same codes
+    want = dict(weights)
+    conv = weights["conv"]                              # per output channel = axis 0
+    want["conv"] = int8_rows(conv.reshape(len(conv), -1))[2].reshape(conv.shape)
+    want["dense"] = int8_rows(weights["dense"].T)[2].T
+    table = int8_rows(weights["table"])[2]
+    if mask is not None:
+        table[~mask] = int4_rows(weights["table"][~mask])[2]
+    want["table"] = table
+    assert np.all(table[5] == 0)
+
+    ids = np.random.default_rng(2).integers(0, 300, size=(4, 7))
+    session = ort.InferenceSession(q.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"ids": ids})[0]
+    assert np.allclose(got, _reference(want, ids), rtol=1e-4, atol=1e-3)
+    assert not np.allclose(got, _reference(weights, ids), rtol=1e-6, atol=1e-6)
+
+    # onnxruntime folds the rebuilding nodes away when it loads the file: at run time the
+    # graph is the float one, which is why the quantised file is not slower
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(q.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+    assert not [n.name for n in optimized.graph.node if n.name.startswith("quant/")]
+
+
+def test_quantize_rejects_a_mask_of_the_wrong_size():
+    model, _ = _toy_model()
+    with pytest.raises(ValueError, match="rows"):
+        quantize_weights(model, np.ones(10, bool))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("quantize") / "run"
+    config = RunConfig().override([*TINY, f"data.train={json.dumps(str(AMAZON))}",
+                                   "data.labels=150"])
+    train(config, out, quiet=True)
+    return out
+
+
+def test_quantized_export_is_smaller_validated_and_says_how(run_dir, tmp_path):
+    plain = export(run_dir, tmp_path / "float.onnx", say=lambda m: None)
+    said = []
+    report = export(run_dir, tmp_path / "int8.onnx", quantize=True, say=said.append, **LOOSE)
+    assert report["bytes"] < plain["bytes"]
+    check = report["validation"]
+    assert check["documents"] == 65 and 0 <= check["label_agreement"] <= 1
+    assert {"keras_accuracy", "onnx_accuracy", "accuracy_drop"} <= set(check)
+    assert "labels agree" in said[0] and "accuracy keras -> onnx" in said[0]
+    session = ort_session((tmp_path / "int8.onnx").read_bytes())
+    props = session.get_modelmeta().custom_metadata_map
+    q = json.loads(props["tlc.quantization"])
+    assert q["mode"] == "int8-weights" and q["arithmetic"] == "float32"
+    assert [w["kind"] for w in q["weights"]] == ["embedding"]   # tiny convs stay float
+    assert json.loads(props["tlc.validation"])["label_agreement"] == check["label_agreement"]
+    texts = ["", "  ", "\U0001f600 \u4f60\u597d\u3002", "ok " * 300_000]
+    proba, labels = session.run(None, {"text": np.array(texts, dtype=object)})
+    assert proba.shape == (4, 2) and np.isfinite(proba).all()
+
+
+def test_quantized_export_fails_loudly_below_the_limits(run_dir, tmp_path):
+    out = tmp_path / "q.onnx"
+    with pytest.raises(TlcError, match="agree with the Keras model's on only"):
+        export(run_dir, out, quantize=True, min_agreement=1.01, say=lambda m: None)
+    with pytest.raises(TlcError, match="points of accuracy"):
+        export(run_dir, out, quantize=True, min_agreement=0.0, max_accuracy_drop=-1.0,
+               say=lambda m: None)
+    assert not list(tmp_path.iterdir())          # no file, no temporary left behind
+
+
+def test_quantize_option_errors(run_dir, tmp_path):
+    with pytest.raises(TlcError, match="only applies with --quantize"):
+        export(run_dir, tmp_path / "m.onnx", int8_rows=10)
+    with pytest.raises(TlcError, match="outside 0..400"):
+        export(run_dir, tmp_path / "m.onnx", quantize=True, int8_rows=401)
+    unlabelled = tmp_path / "texts.txt"
+    unlabelled.write_text("a fine product\nbroke in a day\n", encoding="utf-8")
+    with pytest.raises(TlcError, match="has no labels"):
+        export(run_dir, tmp_path / "m.onnx", quantize=True, validation_data=str(unlabelled),
+               say=lambda m: None, min_agreement=0.0)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_cli_quantize_and_inspect(run_dir, tmp_path):
+    out = tmp_path / "cli.onnx"
+    r = runner.invoke(app, ["export", str(run_dir), "--out", str(out), "--quantize",
+                            "--int8-rows", "100", "--min-agreement", "0",
+                            "--max-accuracy-drop", "100"])
+    assert r.exit_code == 0, r.output
+    assert "x smaller than float32" in r.output
+    r = runner.invoke(app, ["inspect", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "int8-weights (embedding " in r.output and "int4" in r.output
+    assert "accuracy keras" in r.output
+    r = runner.invoke(app, ["export", str(run_dir), "--out", str(out), "--force",
+                            "--quantize", "--min-agreement", "1.5"])
+    assert r.exit_code == 2 and "fix:" in r.output
+
+
+def test_compensated_rounding_lowers_the_error_the_convolution_sees():
+    from tlc.export.quantize import conv_hessian
+
+    rng = np.random.default_rng(3)
+    kernel = rng.normal(size=(1, 3, 12, 6)).astype(np.float32)   # Keras (1, taps, D, F)
+    hessian = conv_hessian(kernel)
+    w = kernel.reshape(3, 12, 6)
+    assert np.allclose(hessian, sum(w[k] @ w[k].T for k in range(3)))
+    values = rng.normal(size=(500, 12)).astype(np.float32)
+
+    def seen(rebuilt):
+        d = (rebuilt - values).astype(np.float64)
+        return float(np.einsum("rd,de,re->", d, hessian, d))
+
+    _, _, plain = int4_rows(values)
+    packed, scale, smart = int4_rows(values, hessian)
+    assert seen(smart) < 0.9 * seen(plain)
+    assert packed.shape == (500, 6) and np.all(((packed & 15) >= 1) & ((packed >> 4) >= 1))
+
+
+BLOCKER = """
+import runpy, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tlc", "tensorflow", "keras", "tf2onnx", "sentencepiece"):
+            raise ImportError(f"{name} is not allowed here")
+sys.meta_path.insert(0, Block())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_examples_score_py_needs_only_onnxruntime(run_dir, tmp_path):
+    """The README's scoring script, on a quantised file, with tlc, TensorFlow, Keras, tf2onnx
+    and sentencepiece made unimportable."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "model.onnx"
+    export(run_dir, out, quantize=True, say=lambda m: None, **LOOSE)
+    script = Path(__file__).resolve().parent.parent / "examples" / "score.py"
+    done = subprocess.run([sys.executable, "-c", BLOCKER, str(script), str(out),
+                           "Great value, works well.", "", "\u4f60\u597d \U0001f600"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3 and all(line.split("\t")[0] in ("0", "1") for line in lines)
+    assert "0=" in lines[0] and "1=" in lines[0]
