@@ -628,6 +628,90 @@ def inspect_cmd(
                "`--json` shows the whole configuration)")
 
 
+# ------------------------------------------------------------------------------ predict
+
+
+@app.command("predict")
+@_friendly
+def predict_cmd(
+    model_path: Annotated[Path, typer.Argument(help="An ONNX file written by `tlc export`.")],
+    input_path: Annotated[str, typer.Argument(
+        help="File to score: CSV, TSV, JSONL, fastText or plain text (one document a line), "
+        "gzip/bz2/xz too; '-' reads standard input (then pass --format); or a split of a "
+        "data set in the data folder, NAME:SPLIT (e.g. imdb:test), whose output goes to "
+        "NAME-SPLIT.scored.EXT in the current folder unless --out says otherwise.")],
+    out: Annotated[str | None, typer.Option(
+        "--out", "-o", help="Where to write: .csv, .tsv or .jsonl, optionally .gz; '-' for "
+        "standard output. Default: INPUT's name with .scored before the extension (standard "
+        "output for standard input).")] = None,
+    text_column: TextColumn = "text",
+    fmt: Format = None,
+    out_format: Annotated[str | None, typer.Option(
+        "--out-format", help="csv, tsv or jsonl (default: from --out's name, else the "
+        "input's format; plain text and fastText give jsonl).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue an interrupted run into the same --out from the row where "
+        "it stopped (same input, model and options).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite --out, and drop the partial output of an interrupted run.")]
+    = False,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="Texts scored at once on this many cores (default: all).")]
+    = None,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=1, help="Most texts in one onnxruntime run (larger batches "
+        "use more memory and are not faster).")] = 32,
+    max_chars: Annotated[int, typer.Option(
+        "--max-chars", min=1, help="Longer texts are not scored but written with the error "
+        "'text too long' (the model reads only a document's first ~10,000 characters).")]
+    = 100_000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes.")]
+    = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Score every row of a file with an exported model, streaming, on every core.
+
+    The output keeps every input column and the input order, and adds `label`, one
+    `p_<label>` column per class and `error`. A row that cannot be scored (empty or missing
+    text, invalid UTF-8, a malformed CSV row or JSON line, a text over --max-chars) is still
+    written, with the reason in `error`, and counted in the summary. The output appears
+    under its name only when complete; an interrupted run continues with --resume.
+
+    Examples:\n
+      tlc predict model.onnx reviews.csv.gz --out scored.csv.gz\n
+      tlc predict model.onnx reviews.jsonl --text-column body -o scored.jsonl\n
+      cat reviews.txt | tlc predict model.onnx - --format text -o - > scored.jsonl\n
+      tlc predict model.onnx imdb:test        # -> imdb-test.scored.csv.gz
+    """
+    from tlc.runtime import Classifier, score_file
+
+    input_path, named_out = _named_input(input_path, data_dir)
+    out = out if out is not None else named_out
+    say = (lambda m: None) if quiet else (lambda m: typer.echo(m, err=True))
+    classifier = Classifier.load(model_path, threads=threads, batch_size=batch_size)
+    with classifier:
+        summary = score_file(classifier, input_path, out, fmt=fmt, out_format=out_format,
+                             text_column=text_column, max_chars=max_chars, resume=resume,
+                             force=force, progress=False if quiet else None, say=say)
+    typer.echo(summary.describe(), err=True)
+
+
+def _named_input(spec: str, data_dir: Path | None) -> tuple[str, str | None]:
+    """``NAME:SPLIT`` of a data set in the data folder -> its file, and a default output in
+    the current folder (the data folder may be read-only, and is no place for results). A
+    path that exists is always taken as a path."""
+    if spec == "-" or ":" not in spec or Path(spec).exists():
+        return spec, None
+    from tlc.data.dataset import open_dataset, parse_source
+    from tlc.data.io import strip_compression
+
+    name, split = parse_source(spec)
+    path = open_dataset(name, data_dir).path(split or "test")
+    base = strip_compression(path.name)
+    gz = ".gz" if path.name.endswith(".gz") else ""
+    return str(path), f"{Path(name).name}-{split or 'test'}.scored{Path(base).suffix}{gz}"
+
+
 def _quantization_line(q) -> str:
     if not isinstance(q, dict) or q.get("mode") == "float32" or "weights" not in q:
         return json.dumps(q)

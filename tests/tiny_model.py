@@ -1,0 +1,38 @@
+"""A tiny exported model for the runtime tests, built once per test session.
+
+Training imports TensorFlow into the test process; the tests that check that scoring does
+without it run in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+AMAZON = Path(__file__).resolve().parent / "fixtures" / "amazon"
+TINY = [
+    "tokenizer.vocab_size=400", "tokenizer.max_sentences=3", "tokenizer.max_tokens=8",
+    "model.embedding_dim=8", "model.word_filters=8", "model.sentence_filters=8",
+    "model.hidden_units=8", "training.epochs=1", "training.min_rows_per_epoch=0",
+]
+
+
+def tiny_models(tmp_path_factory) -> tuple[Path, Path]:
+    """(text-input model, ids-input model), shared by every test module of the session."""
+    folder = tmp_path_factory.getbasetemp() / "tiny-runtime-models"
+    text, ids = folder / "model.onnx", folder / "ids.onnx"
+    if text.is_file() and ids.is_file():
+        return text, ids
+    import tlc.export  # noqa: F401  (import order: extensions before TensorFlow)
+    from tlc.export.exporter import export
+    from tlc.train.config import RunConfig
+    from tlc.train.pipeline import train
+
+    folder.mkdir(exist_ok=True)
+    config = RunConfig().override([*TINY, f"data.train={json.dumps(str(AMAZON))}",
+                                   "data.labels=150"])
+    run = folder / "run"
+    train(config, run, quiet=True)
+    export(run, ids, ids_input=True, validate=False, say=lambda m: None)
+    export(run, text, say=lambda m: None)
+    return text, ids
