@@ -122,3 +122,16 @@ def test_cli_export_and_inspect(run_dir, tmp_path):
     assert r.exit_code == 2 and "mkdir -p" in r.output
     r = runner.invoke(app, ["inspect", str(tmp_path / "missing.onnx")])
     assert r.exit_code == 2 and "not found" in r.output
+
+
+def test_a_model_tf2onnx_cannot_convert_is_a_clear_error(run_dir, tmp_path, monkeypatch):
+    import tf2onnx
+
+    def unsupported(*args, **kwargs):   # what tf2onnx raises for an op it has no mapping for
+        raise RuntimeError("Unsupported ops: Counter({'FancyOp': 1})")
+
+    monkeypatch.setattr(tf2onnx.convert, "from_function", unsupported)
+    with pytest.raises(TlcError, match="tf2onnx could not convert the network.*FancyOp") as info:
+        export(run_dir, tmp_path / "m.onnx", say=lambda m: None)
+    assert "layer or op without an ONNX conversion" in info.value.hint
+    assert not list(tmp_path.iterdir())

@@ -79,6 +79,22 @@ def test_csv_unterminated_quote_is_reported(tmp_path):
     assert recs[-1].error is not None and recs[-1].line == 3
 
 
+def test_a_stray_quote_does_not_swallow_the_rows_after_it(tmp_path):
+    # never closed: without care every line after line 3 would become one field
+    data = 'text,label\nok,1\n"stray quote,0\nx,1\ny,0\n"fine\nmultiline",1\n'
+    recs = rows(write(tmp_path / "q.csv", data))
+    assert [(r.line, r.fields.get("text"), r.error is None) for r in recs] == [
+        (2, "ok", True), (3, "stray quote,0\n", False), (4, "x", True), (5, "y", True),
+        (6, "fine\nmultiline", True)]
+    assert "quote opened on this line runs over the next 3 lines" in recs[1].error
+    # closed much later by another row's quote: the rows in between come back too
+    data = 'text,label\n"stray,1\nx,0\ny,1\n"z",0\n'
+    recs = rows(write(tmp_path / "r.csv", data))
+    assert [r.line for r in recs] == [2, 3, 4, 5]
+    assert recs[0].error and [r.fields["text"] for r in recs[1:]] == ["x", "y", "z"]
+    assert all(r.error is None for r in recs[1:])
+
+
 def test_tsv_has_no_quoting(tmp_path):
     recs = rows(write(tmp_path / "a.tsv", 'text\tlabel\n"quoted" text\t1\nx\t0\n'))
     assert recs[0].fields == {"text": '"quoted" text', "label": "1"}

@@ -10,6 +10,7 @@ Only problems with the file as a whole (missing, no header, unknown format) rais
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import json
@@ -214,26 +215,73 @@ def _tabular(rows, source: str) -> Iterator[Record]:
 
 
 def _csv_rows(raw, delimiter: str):
+    """(line, values, error) for each CSV row; ``values`` None where none could be read.
+
+    CSV lets a quoted field run over several lines, so one stray opening quote makes the
+    parser swallow the lines after it into one field, up to the next quote or the end of the
+    file, silently (Python's csv module, lenient as it must be for real files). So a row that
+    spans several lines and then has the wrong number of fields, or is not strictly valid CSV
+    (a quote that never closes, or text right after a closing quote), is reported as malformed
+    on its first line (with that line's fields, read on their own), and the parser starts
+    again on the line after it: one bad quote cannot take other rows with it."""
     # surrogateescape: a bad byte must not derail the parser; _check_utf8 reports it per row.
-    text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
-    reader = csv.reader(text, delimiter=delimiter)
-    last_line = 0
+    lines = iter(io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline=""))
+    pushed_back: collections.deque[str] = collections.deque()
+    pending: list[str] = []      # the raw lines of the row being parsed
+
+    def feed():
+        while True:
+            if pushed_back:
+                line = pushed_back.popleft()
+            else:
+                line = next(lines, None)
+                if line is None:
+                    return
+            pending.append(line)
+            yield line
+
+    reader = csv.reader(feed(), delimiter=delimiter)
+    line, width = 1, None        # width: the header's number of fields
     while True:
-        start = last_line + 1  # a quoted field can span lines: report where the row starts
+        pending.clear()
         try:
             values = next(reader)
         except StopIteration:
             return
         except csv.Error as e:
-            # e.g. an unterminated quote at the end of the file; report and go on.
-            if reader.line_num == last_line:
+            if not pending:
                 return
-            last_line = reader.line_num
-            yield start, None, f"malformed CSV: {e}"
+            yield line, None, f"malformed CSV: {e}"
+            line += len(pending)
             continue
-        last_line = reader.line_num
-        if values:  # a blank line is not a row
-            yield (start, *_check_utf8(values))
+        start, consumed = line, list(pending)
+        line += len(consumed)
+        if not values:  # a blank line is not a row
+            continue
+        if width is not None and len(consumed) > 1 and (
+                len(values) != width or not _parses_strictly(consumed, delimiter)):
+            n = len(consumed) - 1
+            first, utf8_error = _check_utf8(next(csv.reader(consumed[:1], delimiter=delimiter)))
+            yield start, first, utf8_error or (
+                f"malformed CSV: a quote opened on this line runs over the next {n:,} "
+                f"line{'s' if n > 1 else ''} (read again as rows of their own)")
+            pushed_back.extendleft(reversed(consumed[1:]))
+            line = start + 1
+            reader = csv.reader(feed(), delimiter=delimiter)   # no state from the bad quote
+            continue
+        width = len(values) if width is None else width
+        yield (start, *_check_utf8(values))
+
+
+def _parses_strictly(lines: list[str], delimiter: str) -> bool:
+    """Whether ``lines`` are well-formed CSV: every quote closes, and is followed by a
+    delimiter or the end of the line (a stray quote is what breaks this)."""
+    try:
+        for _ in csv.reader(lines, delimiter=delimiter, strict=True):
+            pass
+    except csv.Error:
+        return False
+    return True
 
 
 def _tsv_rows(raw, delimiter: str):
