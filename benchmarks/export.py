@@ -47,7 +47,7 @@ def export(run: Path, out: Path, extra: list[str], data_dir: str | None) -> dict
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout}{done.stderr}")
     print(done.stderr.strip() + "\n" + done.stdout.strip(), flush=True)
-    from tlc.export.metadata import read_metadata
+    from tlc.metadata import read_metadata
     from tlc.tokenizer.graph import ort_session
 
     props = read_metadata(ort_session(out.read_bytes()).get_modelmeta().custom_metadata_map)

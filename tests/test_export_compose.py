@@ -12,8 +12,8 @@ import pytest
 import tlc.export  # noqa: F401  (import order: extensions before TensorFlow)
 from tlc.errors import TlcError
 from tlc.export.compose import text_classifier
-from tlc.export.metadata import CONFIG, LABELS, VERSION, read_metadata, set_metadata
 from tlc.export.network import network_to_onnx
+from tlc.metadata import CONFIG, LABELS, VERSION, read_metadata, set_metadata
 from tlc.tokenizer import Tokenizer, TokenizerConfig
 from tlc.tokenizer.graph import ort_session
 from tlc.train.model import ModelConfig, build_model

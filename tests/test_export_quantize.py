@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_model import train_tiny_run
 from typer.testing import CliRunner
 
 import tlc.export  # noqa: F401  (import order: extensions before TensorFlow)
@@ -20,15 +21,7 @@ from tlc.export.quantize import (
     quantize_weights,
 )
 from tlc.tokenizer.graph import ort_session
-from tlc.train.config import RunConfig
-from tlc.train.pipeline import train
 
-AMAZON = Path(__file__).resolve().parent / "fixtures" / "amazon"
-TINY = [
-    "tokenizer.vocab_size=400", "tokenizer.max_sentences=3", "tokenizer.max_tokens=8",
-    "model.embedding_dim=8", "model.word_filters=8", "model.sentence_filters=8",
-    "model.hidden_units=8", "training.epochs=1", "training.min_rows_per_epoch=0",
-]
 runner = CliRunner()
 LOOSE = {"min_agreement": 0.0, "max_accuracy_drop": 100.0}   # a 1-epoch model sits near 0.5
 
@@ -147,11 +140,7 @@ def test_quantize_rejects_a_mask_of_the_wrong_size():
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("quantize") / "run"
-    config = RunConfig().override([*TINY, f"data.train={json.dumps(str(AMAZON))}",
-                                   "data.labels=150"])
-    train(config, out, quiet=True)
-    return out
+    return train_tiny_run(tmp_path_factory.mktemp("quantize") / "run")
 
 
 def test_quantized_export_is_smaller_validated_and_says_how(run_dir, tmp_path):

@@ -17,22 +17,28 @@ TINY = [
 ]
 
 
+def train_tiny_run(out: Path, labels: int = 150) -> Path:
+    """A tiny run trained on the Amazon fixtures into ``out`` (seconds)."""
+    import tlc.export  # noqa: F401  (import order: extensions before TensorFlow)
+    from tlc.train.config import RunConfig
+    from tlc.train.pipeline import train
+
+    config = RunConfig().override([*TINY, f"data.train={json.dumps(str(AMAZON))}",
+                                   f"data.labels={labels}"])
+    train(config, out, quiet=True)
+    return out
+
+
 def tiny_models(tmp_path_factory) -> tuple[Path, Path]:
     """(text-input model, ids-input model), shared by every test module of the session."""
     folder = tmp_path_factory.getbasetemp() / "tiny-runtime-models"
     text, ids = folder / "model.onnx", folder / "ids.onnx"
     if text.is_file() and ids.is_file():
         return text, ids
-    import tlc.export  # noqa: F401  (import order: extensions before TensorFlow)
     from tlc.export.exporter import export
-    from tlc.train.config import RunConfig
-    from tlc.train.pipeline import train
 
     folder.mkdir(exist_ok=True)
-    config = RunConfig().override([*TINY, f"data.train={json.dumps(str(AMAZON))}",
-                                   "data.labels=150"])
-    run = folder / "run"
-    train(config, run, quiet=True)
+    run = train_tiny_run(folder / "run")
     export(run, ids, ids_input=True, validate=False, say=lambda m: None)
     export(run, text, say=lambda m: None)
     return text, ids

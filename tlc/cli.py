@@ -583,15 +583,10 @@ def inspect_cmd(
 ) -> None:
     """Show what an exported model says about itself: labels, input, tlc version, tokenizer
     checksum, quantisation, validation and evaluation figures, training configuration."""
-    from tlc.export.metadata import read_metadata
-    from tlc.tokenizer.graph import ort_session
+    from tlc.metadata import read_metadata
+    from tlc.runtime.session import open_session, read_model
 
-    if not model_path.is_file():
-        raise DataError("model file not found", path=model_path)
-    try:
-        session = ort_session(model_path.read_bytes())
-    except Exception as err:  # onnxruntime raises its own exception types
-        raise DataError(f"not a loadable ONNX model: {err}", path=model_path) from None
+    session = open_session(read_model(model_path), source=str(model_path))
     props = read_metadata(session.get_modelmeta().custom_metadata_map)
     if as_json:
         typer.echo(json.dumps(props, indent=2, sort_keys=True))

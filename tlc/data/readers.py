@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tlc.data.io import is_stdin, open_binary, strip_compression
 from tlc.errors import DataError
@@ -56,6 +57,9 @@ class Record:
     U+FFFD replacement characters so the row can still be shown or written back."""
     error: str | None = None
     """Why the row is bad, or None for a good row."""
+    parsed: Any = None
+    """JSONL only: the row's JSON object as parsed (``fields`` holds its values as strings),
+    so that a JSON writer can give numbers back as numbers and objects as objects."""
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
@@ -325,7 +329,8 @@ def _read_jsonl(raw, source: str) -> Iterator[Record]:
                 source, number, {}, f"expected a JSON object per line, found {type(obj).__name__}"
             )
             continue
-        yield Record(source, number, {str(k): _json_value(v) for k, v in obj.items()})
+        yield Record(source, number, {str(k): _json_value(v) for k, v in obj.items()},
+                     parsed=obj)
 
 
 _SPACE = re.compile(r"[ \t]+")

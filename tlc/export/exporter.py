@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .. import metadata as meta
 from ..errors import TlcError
 from ..tokenizer.graph import ort_session
-from . import metadata as meta
 from .compose import TEXT, text_classifier
 from .network import IDS, network_to_onnx
 

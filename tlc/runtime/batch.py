@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tlc.data.io import is_stdin, open_binary, strip_compression
+from tlc.data.io import is_stdin, strip_compression
 from tlc.data.readers import EXTENSIONS, FORMATS, Record, detect_format, read_records
 from tlc.errors import DataError, TlcError
 from tlc.runtime.classifier import Classifier
@@ -200,41 +200,11 @@ class _Rows:
 # ---------------------------------------------------------------- reading
 
 
-def _jsonl_records(path: str | os.PathLike[str]) -> Iterator[tuple[Record, Any]]:
-    """JSONL rows as (Record, the parsed object), so that JSON output keeps every input
-    value as it was (numbers stay numbers, nested objects stay objects)."""
-    from tlc.data.readers import _decode, _json_value, _strip_eol
-
-    source = os.fspath(path)
-    with open_binary(path) as raw:
-        for number, line in enumerate(raw, start=1):
-            content = _strip_eol(line)
-            if not content.strip():
-                continue
-            text, utf8_error = _decode(content)
-            if utf8_error:
-                yield Record(source, number, {}, utf8_error), None
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield Record(source, number, {}, f"not valid JSON: {e.msg} at column "
-                             f"{e.colno}"), None
-                continue
-            if not isinstance(obj, dict):
-                yield Record(source, number, {}, "expected a JSON object per line, found "
-                             f"{type(obj).__name__}"), None
-                continue
-            yield Record(source, number, {str(k): _json_value(v) for k, v in obj.items()}), obj
-
-
 def _records(path: str | os.PathLike[str], fmt: str, keep_json: bool
              ) -> Iterator[tuple[Record, Any]]:
-    if fmt == "jsonl" and keep_json:
-        yield from _jsonl_records(path)
-    else:
-        for record in read_records(path, fmt):
-            yield record, None
+    """(record, its JSON object when the output keeps JSON values as they were, else None)."""
+    for record in read_records(path, fmt):
+        yield record, record.parsed if keep_json else None
 
 
 def _fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:

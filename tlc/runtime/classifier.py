@@ -12,7 +12,6 @@ intra-op threading (which cannot split the tokenizer).
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Sequence
@@ -23,12 +22,8 @@ from typing import Any
 import numpy as np
 
 from tlc.errors import TlcError
+from tlc.metadata import read_metadata
 from tlc.runtime.session import model_sha256, open_session, read_model
-
-# Metadata keys written by tlc.export.metadata (repeated here: the runtime must not import
-# the export package, which needs onnx and TensorFlow).
-_JSON_KEYS = ("tlc.labels", "tlc.config", "tlc.evaluation", "tlc.quantization",
-              "tlc.validation")
 
 DEFAULT_BATCH_SIZE = 32
 """Texts per onnxruntime run. The network's intermediate tensors grow with the batch (one
@@ -42,19 +37,6 @@ DEFAULT_TRUNCATE_CHARS = 100_000
 ``max_sentences x max_tokens`` tokens of a document (2,048 tokens, about 10,000 characters of
 English, for a 32 x 64 grid), so a longer text scores exactly as its beginning does, and
 cutting it keeps time and memory flat for a 10 MB "document"."""
-
-
-def _decode_metadata(props: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in props.items():
-        if key in _JSON_KEYS:
-            try:
-                out[key] = json.loads(value)
-            except json.JSONDecodeError:
-                out[key] = value
-        else:
-            out[key] = value
-    return out
 
 
 def available_cores() -> int:
@@ -111,7 +93,7 @@ class Classifier:
         self.batch_size: int = batch_size
         self.truncate_chars: int | None = truncate_chars
         self._session = open_session(model, intra_threads=1, source=where)
-        self.metadata: dict[str, Any] = _decode_metadata(
+        self.metadata: dict[str, Any] = read_metadata(
             self._session.get_modelmeta().custom_metadata_map)
         inputs = self._session.get_inputs()
         if [i.name for i in inputs] != ["text"] or inputs[0].type != "tensor(string)":

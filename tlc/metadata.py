@@ -1,5 +1,8 @@
 """What an exported file says about itself: ONNX ``metadata_props``, strings (JSON where
-structured), readable with nothing but ``onnx`` or onnxruntime's ``modelmeta``."""
+structured), readable with nothing but ``onnx`` or onnxruntime's ``modelmeta``.
+
+Written by :mod:`tlc.export`, read by :mod:`tlc.runtime` and ``tlc inspect``: it lives at the
+top of the package and imports nothing heavy, so the runtime can read it without TensorFlow."""
 
 from __future__ import annotations
 
