@@ -250,3 +250,32 @@ def test_examples_score_py_needs_only_onnxruntime(run_dir, tmp_path):
     lines = done.stdout.splitlines()
     assert len(lines) == 3 and all(line.split("\t")[0] in ("0", "1") for line in lines)
     assert "0=" in lines[0] and "1=" in lines[0]
+
+
+@pytest.mark.parametrize("perm, swapped", [([0, 2, 1, 3], True), ([0, 1, 3, 2], False)])
+def test_topk_moves_before_a_transpose_that_keeps_its_axis(perm, swapped):
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tlc.export.network import topk_before_transpose
+
+    x = np.random.default_rng(4).normal(size=(2, 5, 3, 7)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["x"], ["t"], name="t", perm=perm),
+         helper.make_node("TopK", ["t", "k"], ["values", "indices"], name="topk", axis=-1)],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("values", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("indices", TensorProto.INT64, None)],
+        [numpy_helper.from_array(np.array([2], np.int64), "k")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    def run(m):
+        return ort.InferenceSession(m.SerializeToString(),
+                                    providers=["CPUExecutionProvider"]).run(None, {"x": x})
+
+    want = run(model)
+    rewritten = topk_before_transpose(model)
+    ops = [n.op_type for n in rewritten.graph.node]
+    assert ops == (["TopK", "Transpose", "Transpose"] if swapped else ["Transpose", "TopK"])
+    for a, b in zip(run(rewritten), want, strict=True):
+        assert np.array_equal(a, b)

