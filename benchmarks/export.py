@@ -48,9 +48,9 @@ def export(run: Path, out: Path, extra: list[str], data_dir: str | None) -> dict
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout}{done.stderr}")
     print(done.stderr.strip() + "\n" + done.stdout.strip(), flush=True)
     from tlc.metadata import read_metadata
-    from tlc.tokenizer.graph import ort_session
+    from tlc.session import open_session
 
-    props = read_metadata(ort_session(out.read_bytes()).get_modelmeta().custom_metadata_map)
+    props = read_metadata(open_session(out.read_bytes()).get_modelmeta().custom_metadata_map)
     return {"export_seconds": time.perf_counter() - started,
             "validation": props.get("tlc.validation"),
             "quantization": props.get("tlc.quantization")}
@@ -80,7 +80,7 @@ def main() -> None:
     import onnxruntime
 
     from tlc.data import open_dataset
-    from tlc.tokenizer.graph import ort_session
+    from tlc.session import open_session
 
     test = open_dataset("imdb", args.data_dir).load("test")
     texts = np.array(test.texts[:args.limit], dtype=object)
@@ -103,7 +103,7 @@ def main() -> None:
             files[name] = (out, export(run, out, extra, args.data_dir))
         sessions, timings, probs = {}, {}, {}
         for name, (out, _) in files.items():
-            sessions[name] = ort_session(out.read_bytes(), threads=THREADS)
+            sessions[name] = open_session(out.read_bytes(), intra_threads=THREADS)
             sessions[name].run(None, {"text": texts[:BATCH]})           # warm-up
         for _ in range(2):                              # in alternation: load drifts alike
             for name in files:

@@ -44,3 +44,17 @@ def fixtures() -> Path:
 def _isolated_data_dir(monkeypatch, tmp_path_factory):
     # No test may read or write the user's real ~/.local/share/tlc by accident.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    """(text-input, ids-input) ONNX files of a tiny run, exported once per test session."""
+    from tiny_model import tiny_models
+
+    return tiny_models(tmp_path_factory.mktemp("tiny-runtime-models"))
+
+
+@pytest.fixture(scope="session")
+def model(models) -> Path:
+    """The tiny text-input model file."""
+    return models[0]

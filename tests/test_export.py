@@ -15,7 +15,7 @@ from tlc.cli import app
 from tlc.errors import TlcError
 from tlc.export import exporter
 from tlc.export.exporter import export
-from tlc.tokenizer.graph import ort_session
+from tlc.session import open_session
 
 runner = CliRunner()
 
@@ -33,7 +33,7 @@ def test_export_runs_like_keras_and_carries_metadata(run_dir, tmp_path):
     assert report["validation"]["documents"] == 65
     assert report["validation"]["max_abs_diff"] <= 1e-4
     assert not list(tmp_path.glob(".model.onnx.tmp-*"))
-    session = ort_session(out.read_bytes())
+    session = open_session(out.read_bytes())
     props = session.get_modelmeta().custom_metadata_map
     assert json.loads(props["tlc.labels"]) == ["0", "1"]
     assert props["tlc.input"] == "text" and json.loads(props["tlc.quantization"]) == {
@@ -49,7 +49,7 @@ def test_export_runs_like_keras_and_carries_metadata(run_dir, tmp_path):
 def test_ids_input_variant(run_dir, tmp_path):
     out = tmp_path / "ids.onnx"
     export(run_dir, out, ids_input=True, say=lambda m: None)
-    session = ort_session(out.read_bytes())
+    session = open_session(out.read_bytes())
     assert [i.name for i in session.get_inputs()] == ["ids"]
     assert session.get_modelmeta().custom_metadata_map["tlc.input"] == "ids"
 

@@ -14,8 +14,8 @@ from tlc.errors import TlcError
 from tlc.export.compose import text_classifier
 from tlc.export.network import network_to_onnx
 from tlc.metadata import CONFIG, LABELS, VERSION, read_metadata, set_metadata
+from tlc.session import open_session
 from tlc.tokenizer import Tokenizer, TokenizerConfig
-from tlc.tokenizer.graph import ort_session
 from tlc.train.model import ModelConfig, build_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -42,7 +42,7 @@ def test_text_classifier_matches_keras(tokenizer, texts, labels):
                                     hidden_units=5), vocab_size=tokenizer.vocab_size,
                         sentences=4, tokens=10, n_classes=len(labels), seed=3)
     onnx_model = text_classifier(network_to_onnx(model, 4, 10), tokenizer, labels)
-    session = ort_session(onnx_model.SerializeToString())
+    session = open_session(onnx_model.SerializeToString())
     batch = [*texts, "", "   ", "\U0001f600 \u05e9\u05dc\u05d5\u05dd", "x" * 100_000]
     proba, label = session.run(None, {"text": np.array(batch, dtype=object)})
     want = model.predict(tokenizer.encode_grid(batch), verbose=0)

@@ -20,7 +20,7 @@ from tlc.export.quantize import (
     int8_rows,
     quantize_weights,
 )
-from tlc.tokenizer.graph import ort_session
+from tlc.session import open_session
 
 runner = CliRunner()
 LOOSE = {"min_agreement": 0.0, "max_accuracy_drop": 100.0}   # a 1-epoch model sits near 0.5
@@ -152,7 +152,7 @@ def test_quantized_export_is_smaller_validated_and_says_how(run_dir, tmp_path):
     assert check["documents"] == 65 and 0 <= check["label_agreement"] <= 1
     assert {"keras_accuracy", "onnx_accuracy", "accuracy_drop"} <= set(check)
     assert "labels agree" in said[0] and "accuracy keras -> onnx" in said[0]
-    session = ort_session((tmp_path / "int8.onnx").read_bytes())
+    session = open_session((tmp_path / "int8.onnx").read_bytes())
     props = session.get_modelmeta().custom_metadata_map
     q = json.loads(props["tlc.quantization"])
     assert q["mode"] == "int8-weights" and q["arithmetic"] == "float32"

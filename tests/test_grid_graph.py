@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tlc.session import open_session
 from tlc.tokenizer import Tokenizer, TokenizerConfig
-from tlc.tokenizer.graph import ONNX_OPSET, ort_session
+from tlc.tokenizer.graph import ONNX_OPSET
 from tlc.tokenizer.grid import grid_from_flat, starts_word_table, terminal_table
 from tlc.tokenizer.grid_graph import grid_nodes, text_to_grid_model
 
@@ -30,7 +31,7 @@ def grid_session(terminal, starts_word, s, t):
         [helper.make_tensor_value_info("grid", TensorProto.INT32, ["N", s, t])],
         initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
-    return ort_session(model.SerializeToString())
+    return open_session(model.SerializeToString())
 
 
 def run_both(docs: list[list[int]], s: int, t: int, terminal, starts_word):
@@ -73,7 +74,7 @@ def test_text_to_grid_graph_matches_encode_grid_on_fixtures():
             texts += [row["text"] for row in csv.DictReader(f)]
     tok = Tokenizer.train(texts, TokenizerConfig(vocab_size=400, max_sentences=6,
                                                  max_tokens=12), progress=False)
-    session = ort_session(text_to_grid_model(tok).SerializeToString())
+    session = open_session(text_to_grid_model(tok).SerializeToString())
     texts += ["", "   ", "ok.", "\u00e9t\u00e9 \u2014 tr\u00e8s bien !!! \U0001f600",
               "日本語のテキスト。"]
     (got,) = session.run(None, {"text": np.array(texts, dtype=object)})

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_model import tiny_models
 from typer.testing import CliRunner
 
 from tlc.cli import app
@@ -27,16 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 REVIEWS = [f"review {i}: " + ("great, works well. " if i % 3 else "broke at once! ") * (i % 9 + 1)
            for i in range(60)]
 OUT_COLUMNS = ["label", "p_0", "p_1", "error"]
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return tiny_models(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def model(models) -> Path:
-    return models[0]
 
 
 @pytest.fixture(scope="module")

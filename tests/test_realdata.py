@@ -95,8 +95,8 @@ def test_exported_text_to_grid_graph_gives_training_ids_on_every_test_review(rea
 
     import numpy as np
 
+    from tlc.session import open_session
     from tlc.tokenizer import Tokenizer, TokenizerConfig
-    from tlc.tokenizer.graph import ort_session
     from tlc.tokenizer.grid_graph import text_to_grid_model
 
     amazon = open_dataset("amazon", real_data_dir).load("train").texts
@@ -104,7 +104,7 @@ def test_exported_text_to_grid_graph_gives_training_ids_on_every_test_review(rea
     texts = list(islice((t for pair in zip(amazon, unsup, strict=False) for t in pair), 8000))
     config = TokenizerConfig(vocab_size=4000, max_sentences=24, max_tokens=48)
     tok = Tokenizer.train(texts, config, progress=False)
-    session = ort_session(text_to_grid_model(tok).SerializeToString(), threads=2)
+    session = open_session(text_to_grid_model(tok).SerializeToString(), intra_threads=2)
     for name, size in (("imdb", 25000), ("amazon", 11378)):
         test = open_dataset(name, real_data_dir).load("test").texts
         assert len(test) == size

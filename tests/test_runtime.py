@@ -13,26 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_model import tiny_models
 
 from tlc.errors import TlcError
 from tlc.runtime import Classifier
 from tlc.runtime.classifier import DEFAULT_BATCH_SIZE, available_cores
-from tlc.runtime.session import open_session
+from tlc.session import open_session
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = ["great product, works well", "broke after a day. awful.", "", "   ",
          "\U0001f600" * 30, "\u4f60\u597d\u3002" * 10, "ok " * 300]
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return tiny_models(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def model(models) -> Path:
-    return models[0]
 
 
 def _plain(model: Path, texts: list[str]) -> tuple[np.ndarray, list[str]]:

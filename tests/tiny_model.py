@@ -1,4 +1,4 @@
-"""A tiny exported model for the runtime tests, built once per test session.
+"""A tiny trained run and its exported models, for the export and runtime tests.
 
 Training imports TensorFlow into the test process; the tests that check that scoring does
 without it run in a subprocess.
@@ -29,15 +29,11 @@ def train_tiny_run(out: Path, labels: int = 150) -> Path:
     return out
 
 
-def tiny_models(tmp_path_factory) -> tuple[Path, Path]:
-    """(text-input model, ids-input model), shared by every test module of the session."""
-    folder = tmp_path_factory.getbasetemp() / "tiny-runtime-models"
-    text, ids = folder / "model.onnx", folder / "ids.onnx"
-    if text.is_file() and ids.is_file():
-        return text, ids
+def tiny_models(folder: Path) -> tuple[Path, Path]:
+    """(text-input model, ids-input model) of a tiny run, written into ``folder``."""
     from tlc.export.exporter import export
 
-    folder.mkdir(exist_ok=True)
+    text, ids = folder / "model.onnx", folder / "ids.onnx"
     run = train_tiny_run(folder / "run")
     export(run, ids, ids_input=True, validate=False, say=lambda m: None)
     export(run, text, say=lambda m: None)

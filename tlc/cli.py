@@ -584,7 +584,7 @@ def inspect_cmd(
     """Show what an exported model says about itself: labels, input, tlc version, tokenizer
     checksum, quantisation, validation and evaluation figures, training configuration."""
     from tlc.metadata import read_metadata
-    from tlc.runtime.session import open_session, read_model
+    from tlc.session import open_session, read_model
 
     session = open_session(read_model(model_path), source=str(model_path))
     props = read_metadata(session.get_modelmeta().custom_metadata_map)

@@ -258,13 +258,15 @@ def _csv_rows(raw, delimiter: str):
             yield line, None, f"malformed CSV: {e}"
             line += len(pending)
             continue
-        start, consumed = line, list(pending)
-        line += len(consumed)
+        start = line
+        line += len(pending)
         if not values:  # a blank line is not a row
             continue
-        if width is not None and len(consumed) > 1 and (
-                len(values) != width or not _parses_strictly(consumed, delimiter)):
-            n = len(consumed) - 1
+        # Only a row spanning several lines can hold a stray quote's damage (and is rare):
+        # one-line rows skip the check.
+        if width is not None and len(pending) > 1 and (
+                len(values) != width or not _parses_strictly(pending, delimiter)):
+            consumed, n = list(pending), len(pending) - 1
             first, utf8_error = _check_utf8(next(csv.reader(consumed[:1], delimiter=delimiter)))
             yield start, first, utf8_error or (
                 f"malformed CSV: a quote opened on this line runs over the next {n:,} "

@@ -37,11 +37,12 @@ from typing import Any
 from tlc.data.io import is_stdin, strip_compression
 from tlc.data.readers import EXTENSIONS, FORMATS, Record, detect_format, read_records
 from tlc.errors import DataError, TlcError
-from tlc.runtime.classifier import Classifier
+from tlc.runtime.classifier import DEFAULT_TRUNCATE_CHARS, Classifier
 
 OUT_FORMATS = ("csv", "tsv", "jsonl")
-DEFAULT_MAX_CHARS = 100_000
-"""Longer texts are not scored (error "text too long"). The model reads only the beginning
+DEFAULT_MAX_CHARS = DEFAULT_TRUNCATE_CHARS
+"""Longer texts are not scored (error "text too long"); raised, they are scored on their first
+``DEFAULT_TRUNCATE_CHARS`` characters (the Classifier's cut). The model reads only the beginning
 of a document (its sentences x tokens grid, about 10,000 characters), so this only stops
 runaway rows (a log dump, a whole book) from costing time and memory."""
 PROGRESS_VERSION = 1

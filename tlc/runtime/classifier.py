@@ -23,7 +23,7 @@ import numpy as np
 
 from tlc.errors import TlcError
 from tlc.metadata import read_metadata
-from tlc.runtime.session import model_sha256, open_session, read_model
+from tlc.session import model_sha256, open_session, read_model
 
 DEFAULT_BATCH_SIZE = 32
 """Texts per onnxruntime run. The network's intermediate tensors grow with the batch (one

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from tlc.session import open_session
 from tlc.tokenizer.clean import CLEANUP_RULES
 
 CONTRIB_DOMAIN = "ai.onnx.contrib"
@@ -81,19 +82,6 @@ def encoder_model(model_proto: bytes):
         helper.make_opsetid("", ONNX_OPSET), helper.make_opsetid(CONTRIB_DOMAIN, 1)])
 
 
-def ort_session(model_bytes: bytes, threads: int | None = None):
-    """An onnxruntime session with the extensions' custom ops registered."""
-    import onnxruntime as ort
-    from onnxruntime_extensions import get_library_path
-
-    options = ort.SessionOptions()
-    options.register_custom_ops_library(get_library_path())
-    if threads:
-        options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-
-
 class GraphEncoder:
     """Runs :func:`encoder_model` with onnxruntime: texts -> (flat ids, per-document lengths).
 
@@ -104,7 +92,8 @@ class GraphEncoder:
     CHUNK = 512
 
     def __init__(self, model_proto: bytes, threads: int = 1) -> None:
-        self._session = ort_session(encoder_model(model_proto).SerializeToString(), threads=1)
+        self._session = open_session(encoder_model(model_proto).SerializeToString(),
+                                     intra_threads=1)
         self._threads = max(1, threads)
 
     def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

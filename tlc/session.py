@@ -1,4 +1,4 @@
-"""An onnxruntime session for a file from ``tlc export``, with the extensions' custom ops.
+"""An onnxruntime session with the extensions' custom ops: the one place tlc opens one.
 
 The exported graph tokenises inside itself with onnxruntime-extensions' ops
 (``StringRegexReplace``, ``SentencepieceTokenizer``), so every session must register that
@@ -57,20 +57,23 @@ def model_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def open_session(model: bytes, *, intra_threads: int = 1, source: str | None = None):
+def open_session(model: bytes, *, intra_threads: int | None = None,
+                 source: str | None = None):
     """An ``InferenceSession`` on the CPU with the extensions' ops registered.
 
-    ``intra_threads`` is onnxruntime's own thread count *per run*; the
-    :class:`~tlc.runtime.Classifier` keeps it at 1 and runs several chunks at once instead
-    (the in-graph tokenizer works on one core whatever this says).
+    ``intra_threads`` is onnxruntime's own thread count *per run* (None: onnxruntime's
+    default, every core); the :class:`~tlc.runtime.Classifier` and the training-side
+    :class:`~tlc.tokenizer.graph.GraphEncoder` keep it at 1 and run several chunks at once
+    instead (the in-graph tokenizer works on one core whatever this says).
     """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.register_custom_ops_library(extensions_library())  # the tokenizer's ops live here
-    options.intra_op_num_threads = max(1, intra_threads)
-    options.inter_op_num_threads = 1
-    if intra_threads <= 1:
+    if intra_threads is not None:
+        options.intra_op_num_threads = max(1, intra_threads)
+        options.inter_op_num_threads = 1
+    if intra_threads is not None and intra_threads <= 1:
         # No spinning worker threads: with one thread per run there are none to keep warm,
         # and spinning threads steal the cores that the other chunks run on.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
