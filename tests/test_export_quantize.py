@@ -16,9 +16,10 @@ from tlc.errors import TlcError
 from tlc.export.exporter import export
 from tlc.export.quantize import (
     frequent_rows,
-    int4_rows,
     int8_rows,
+    low_bit_rows,
     quantize_weights,
+    row_bits,
 )
 from tlc.session import open_session
 
@@ -71,12 +72,20 @@ def test_codes_rebuild_exactly_and_stay_in_range():
     assert np.array_equal(back, codes.astype(np.float32) * scale.astype(np.float32)[:, None])
     assert np.abs(back - values).max() <= (scale.astype(np.float32).max() / 2) + 1e-6
     assert np.all(back[3] == 0)
-    packed, scale4, back4 = int4_rows(values)
-    assert packed.shape == (20, 5) and packed.dtype == np.uint8      # 9 columns -> 5 bytes
-    low, high = (packed & 15).astype(int) - 8, (packed >> 4).astype(int) - 8
-    nibbles = np.stack([low, high], -1).reshape(20, 10)[:, :9]
-    assert np.abs(nibbles).max() <= 7
-    assert np.allclose(back4, nibbles * scale4.astype(np.float32)[:, None])
+    for bits, limit in ((4, 7), (5, 15)):
+        stored, scale_lo, back_lo = low_bit_rows(values, bits)
+        packed = stored["nibbles"]
+        assert packed.shape == (20, 5) and packed.dtype == np.uint8    # 9 columns -> 5 bytes
+        u = np.stack([packed & 15, packed >> 4], -1).reshape(20, 10)[:, :9].astype(int)
+        if bits == 5:
+            assert stored["top"].shape == (20, 2)                     # 9 bits -> 2 bytes
+            u += 16 * np.unpackbits(stored["top"], axis=1, bitorder="little")[:, :9]
+        else:
+            assert set(stored) == {"nibbles"}
+        codes = u - (limit + 1)
+        assert np.abs(codes).max() <= limit and np.abs(codes).max() == limit
+        assert np.allclose(back_lo, codes * scale_lo.astype(np.float32)[:, None])
+        assert np.all(back_lo[3] == 0)
 
 
 def test_frequent_rows_takes_top_scores_but_never_byte_pieces():
@@ -84,27 +93,45 @@ def test_frequent_rows_takes_top_scores_but_never_byte_pieces():
     is_byte = np.array([0, 0, 1, 1, 0, 0, 0, 0, 0], bool)
     mask = frequent_rows(scores, is_byte, 5)
     assert mask.tolist() == [True, True, False, False, True, False, True, True, False]
+    # 8 bits for the top 3 by score, 5 for the next two (-2, -3); -5, -9 and the byte
+    # pieces stay at 4
+    bits = row_bits(scores, is_byte, 3, 2)
+    assert bits.tolist() == [8, 8, 4, 4, 8, 4, 5, 5, 4]
 
 
-@pytest.mark.parametrize("int8_rows_mask", [None, "mixed"])
-def test_quantized_graph_equals_its_numpy_reference_and_folds(int8_rows_mask, tmp_path):
+def _optimized(model, path):
+    """The graph onnxruntime runs after its load-time optimisations (constant folding...)."""
+    import onnx
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(path)
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return onnx.load(str(path))
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_quantized_graph_equals_its_numpy_reference_and_folds(mixed, tmp_path):
     import onnx
     import onnxruntime as ort
 
     model, weights = _toy_model()
-    mask = None
-    if int8_rows_mask == "mixed":                       # several segments of each precision
-        mask = np.zeros(300, bool)
-        mask[:40] = mask[100:180] = mask[299] = True
-    q, report = quantize_weights(model, mask)
+    bits = None
+    if mixed:                                   # several segments of each precision
+        bits = np.full(300, 4, np.int8)
+        bits[:40] = bits[100:180] = bits[299] = 8
+        bits[40:60] = bits[250:290] = 5
+    q, report = quantize_weights(model, bits)
     onnx.checker.check_model(q, full_check=True)
     kinds = {w["kind"]: w for w in report["weights"]}
     assert set(kinds) == {"embedding", "conv", "dense"}
-    assert kinds["embedding"]["int4_rows"] == (0 if mask is None else 300 - int(mask.sum()))
-    assert q.ByteSize() < model.ByteSize() / 2
     emb = kinds["embedding"]
-    # int8: 9 code bytes + a 2-byte scale a row; 4-bit rows take 5 + 2
-    assert emb["stored_bytes"] == (300 * 11 if mask is None else 300 * 11 - 4 * (~mask).sum())
+    assert [emb[f"int{n}_rows"] for n in (8, 5, 4)] == ([300, 0, 0] if not mixed else
+                                                         [121, 60, 119])
+    # (mixed: nine runs of rebuilding nodes weigh on a table this small)
+    assert q.ByteSize() < model.ByteSize() * (0.8 if mixed else 0.5)
+    # int8: 9 code bytes + a 2-byte scale a row; 4-bit rows 5 + 2; 5-bit 5 + 2 (top bits) + 2
+    assert emb["stored_bytes"] == (300 * 11 if not mixed else 121 * 11 + 119 * 7 + 60 * 9)
 
     # what the graph should rebuild, computed here with the same codes
     want = dict(weights)
@@ -112,8 +139,10 @@ def test_quantized_graph_equals_its_numpy_reference_and_folds(int8_rows_mask, tm
     want["conv"] = int8_rows(conv.reshape(len(conv), -1))[2].reshape(conv.shape)
     want["dense"] = int8_rows(weights["dense"].T)[2].T
     table = int8_rows(weights["table"])[2]
-    if mask is not None:
-        table[~mask] = int4_rows(weights["table"][~mask])[2]
+    if mixed:                                   # each run of rows is coded on its own
+        for a, b, n in ((40, 60, 5), (60, 100, 4), (180, 250, 4), (250, 290, 5),
+                        (290, 299, 4)):
+            table[a:b] = low_bit_rows(weights["table"][a:b], n)[2]
     want["table"] = table
     assert np.all(table[5] == 0)
 
@@ -125,17 +154,16 @@ def test_quantized_graph_equals_its_numpy_reference_and_folds(int8_rows_mask, tm
 
     # onnxruntime folds the rebuilding nodes away when it loads the file: at run time the
     # graph is the float one, which is why the quantised file is not slower
-    options = ort.SessionOptions()
-    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(q.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
-    assert not [n.name for n in optimized.graph.node if n.name.startswith("quant/")]
+    ran = [n.op_type for n in _optimized(q, tmp_path / "q.onnx").graph.node]
+    assert ran == [n.op_type for n in _optimized(model, tmp_path / "f.onnx").graph.node]
 
 
 def test_quantize_rejects_a_mask_of_the_wrong_size():
     model, _ = _toy_model()
     with pytest.raises(ValueError, match="rows"):
-        quantize_weights(model, np.ones(10, bool))
+        quantize_weights(model, np.full(10, 8))
+    with pytest.raises(ValueError, match="rows"):
+        quantize_weights(model, np.full(300, 6))
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +206,10 @@ def test_quantize_option_errors(run_dir, tmp_path):
         export(run_dir, tmp_path / "m.onnx", int8_rows=10)
     with pytest.raises(TlcError, match="outside 0..400"):
         export(run_dir, tmp_path / "m.onnx", quantize=True, int8_rows=401)
+    with pytest.raises(TlcError, match="--int5-rows -1 is outside"):
+        export(run_dir, tmp_path / "m.onnx", quantize=True, int8_rows=10, int5_rows=-1)
+    with pytest.raises(TlcError, match="needs --int8-rows"):
+        export(run_dir, tmp_path / "m.onnx", quantize=True, int5_rows=10)
     unlabelled = tmp_path / "texts.txt"
     unlabelled.write_text("a fine product\nbroke in a day\n", encoding="utf-8")
     with pytest.raises(TlcError, match="has no labels"):
@@ -189,13 +221,14 @@ def test_quantize_option_errors(run_dir, tmp_path):
 def test_cli_quantize_and_inspect(run_dir, tmp_path):
     out = tmp_path / "cli.onnx"
     r = runner.invoke(app, ["export", str(run_dir), "--out", str(out), "--quantize",
-                            "--int8-rows", "100", "--min-agreement", "0",
+                            "--int8-rows", "100", "--int5-rows", "150", "--min-agreement", "0",
                             "--max-accuracy-drop", "100"])
     assert r.exit_code == 0, r.output
     assert "x smaller than float32" in r.output
     r = runner.invoke(app, ["inspect", str(out)])
     assert r.exit_code == 0, r.output
-    assert "int8-weights (embedding " in r.output and "int4" in r.output
+    assert "int8-weights (embedding rows 100" in r.output
+    assert " int5 + " in r.output and " int4;" in r.output   # (the tiny vocabulary has 144 non-byte pieces)
     assert "accuracy keras" in r.output
     r = runner.invoke(app, ["export", str(run_dir), "--out", str(out), "--force",
                             "--quantize", "--min-agreement", "1.5"])
@@ -216,9 +249,14 @@ def test_compensated_rounding_lowers_the_error_the_convolution_sees():
         d = (rebuilt - values).astype(np.float64)
         return float(np.einsum("rd,de,re->", d, hessian, d))
 
-    _, _, plain = int4_rows(values)
-    packed, scale, smart = int4_rows(values, hessian)
-    assert seen(smart) < 0.9 * seen(plain)
+    from tlc.export.quantize import _symmetric
+
+    codes, scale = _symmetric(values, 7)                 # plain rounding, full range
+    plain = codes * scale.astype(np.float32)[:, None]
+    _, _, clipped = low_bit_rows(values, 4)               # + searched clipping range
+    stored, _, smart = low_bit_rows(values, 4, hessian)   # + error compensation through H
+    assert seen(clipped) < seen(plain) and seen(smart) < 0.9 * seen(clipped)
+    packed = stored["nibbles"]
     assert packed.shape == (500, 6) and np.all(((packed & 15) >= 1) & ((packed >> 4) >= 1))
 
 

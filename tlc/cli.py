@@ -533,6 +533,9 @@ def export_cmd(
         "embedding rows at 8 bits and store the rest at 4 bits (smaller file, more "
         "disagreement with the float model; see the README's size/agreement table).")]
     = None,
+    int5_rows: Annotated[int, typer.Option(
+        "--int5-rows", help="With --int8-rows: store this many of the next most frequent "
+        "rows at 5 bits instead of 4 (e.g. --int8-rows 2000 --int5-rows 8000).")] = 0,
     min_agreement: Annotated[float, typer.Option(
         "--min-agreement", help="Quantised export: least share of labels equal to the "
         "Keras model's.")] = 0.995,
@@ -563,7 +566,7 @@ def export_cmd(
     from tlc.export.exporter import export
 
     report = export(run_dir, out, opset=opset, ids_input=ids_input, quantize=quantize,
-                    int8_rows=int8_rows, min_agreement=min_agreement,
+                    int8_rows=int8_rows, int5_rows=int5_rows, min_agreement=min_agreement,
                     max_accuracy_drop=max_accuracy_drop, validate=not no_validate,
                     validation_data=validation_data, sample=sample, data_dir=data_dir,
                     force=force, say=lambda m: typer.echo(m, err=True))
@@ -713,7 +716,8 @@ def _quantization_line(q) -> str:
     parts = []
     for w in q["weights"]:
         if w.get("kind") == "embedding":
-            parts.append(f"embedding {w['int8_rows']:,} rows int8 + {w['int4_rows']:,} int4")
+            rows = [f"{w[f'int{n}_rows']:,} int{n}" for n in (8, 5, 4) if w.get(f"int{n}_rows")]
+            parts.append(f"embedding rows {' + '.join(rows)}")
         else:
             parts.append(f"{w.get('kind')} int8")
     ratio = q["float32_file_bytes"] / q["bytes"] if q.get("bytes") else float("nan")

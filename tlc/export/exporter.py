@@ -23,6 +23,7 @@ from .. import __version__
 from .. import metadata as meta
 from ..errors import TlcError
 from ..session import open_session
+from .compact import compact
 from .compose import TEXT, text_classifier
 from .network import IDS, network_to_onnx
 
@@ -84,7 +85,7 @@ def _label_indices(run, labels) -> np.ndarray:
 
 
 def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: bool = False,
-           quantize: bool = False, int8_rows: int | None = None,
+           quantize: bool = False, int8_rows: int | None = None, int5_rows: int = 0,
            min_agreement: float = MIN_AGREEMENT, max_accuracy_drop: float = MAX_ACCURACY_DROP,
            validate: bool = True, validation_data: str | None = None,
            sample: int = VALIDATION_SAMPLE,
@@ -92,8 +93,8 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     """Write ``run_dir``'s model to ``out`` (see the module docstring); returns a report.
 
     ``quantize``: store the weights as int8 (:mod:`.quantize`); ``int8_rows`` keeps only that
-    many of the most frequent embedding rows at 8 bits and the rest at 4 (smaller, less
-    faithful). A quantised file must agree with the Keras model on ``min_agreement`` of the
+    many of the most frequent embedding rows at 8 bits, ``int5_rows`` the next ones at 5 and
+    the rest at 4 (smaller, less faithful). A quantised file must agree with the Keras model on ``min_agreement`` of the
     labels and lose at most ``max_accuracy_drop`` points of accuracy on labelled text."""
     from ..train.run import load_run
 
@@ -109,11 +110,16 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
                        hint="pass --force to replace it, or choose another --out")
     if int8_rows is not None and not quantize:
         raise TlcError("--int8-rows only applies with --quantize", hint="add --quantize")
+    if int5_rows and int8_rows is None:
+        raise TlcError("--int5-rows splits the rows --int8-rows leaves out, so it needs "
+                       "--int8-rows", hint="add --int8-rows N (e.g. --int8-rows 2000 "
+                       "--int5-rows 8000)")
     run = load_run(run_dir, purpose="export")
     grid = run.tokenizer.config
     started = time.perf_counter()
     network = network_to_onnx(run.model, grid.max_sentences, grid.max_tokens, opset)
-    model = network if ids_input else text_classifier(network, run.tokenizer, run.labels)
+    model = compact(network if ids_input
+                    else text_classifier(network, run.tokenizer, run.labels))
     evaluations = {p.stem: _load_json(p) for p in sorted((run.path / "eval").glob("*.json"))}
     values = {
         meta.FORMAT: meta.METADATA_FORMAT, meta.VERSION: __version__,
@@ -125,7 +131,7 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     report: dict[str, Any] = {"run": str(run.path), "out": str(out), "opset": opset,
                               "input": values[meta.INPUT]}
     if quantize:
-        model, values[meta.QUANTIZATION] = _quantize(model, run, int8_rows)
+        model, values[meta.QUANTIZATION] = _quantize(model, run, int8_rows, int5_rows)
         report["quantization"] = values[meta.QUANTIZATION]
     if validate:   # the graph as it will be written; only its metadata changes after this
         data = (sample_from(validation_data, run, data_dir, sample) if validation_data
@@ -147,18 +153,20 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     return report
 
 
-def _quantize(model, run, int8_rows: int | None):
-    from .quantize import conv_hessian, frequent_rows, quantize_weights
+def _quantize(model, run, int8_rows: int | None, int5_rows: int):
+    from .quantize import conv_hessian, quantize_weights, row_bits
 
     vocab = run.tokenizer.vocab_size
-    if int8_rows is not None and not 0 <= int8_rows <= vocab:
-        raise TlcError(f"--int8-rows {int8_rows} is outside 0..{vocab} (the vocabulary)",
-                       hint=f"choose a number of embedding rows from 0 to {vocab}")
-    mask = (None if int8_rows is None or int8_rows >= vocab
-            else frequent_rows(run.tokenizer.scores, run.tokenizer.is_byte, int8_rows))
+    for option, n in (("--int8-rows", int8_rows), ("--int5-rows", int5_rows)):
+        if n is not None and not 0 <= n <= vocab:
+            raise TlcError(f"{option} {n} is outside 0..{vocab} (the vocabulary)",
+                           hint=f"choose a number of embedding rows from 0 to {vocab}")
+    bits = (None if int8_rows is None or int8_rows >= vocab
+            else row_bits(run.tokenizer.scores, run.tokenizer.is_byte, int8_rows, int5_rows))
     float_bytes = model.ByteSize()
     hessian = conv_hessian(np.asarray(run.model.get_layer("word_conv").kernel))
-    quantized, info = quantize_weights(model, mask, hessian)
+    quantized, info = quantize_weights(model, bits, hessian)
+    quantized = compact(quantized)             # the rebuilding nodes' names
     info["float32_file_bytes"] = float_bytes   # before metadata, like bytes below
     info["bytes"] = quantized.ByteSize()
     return quantized, info
@@ -167,8 +175,8 @@ def _quantize(model, run, int8_rows: int | None):
 def _enforce(check: dict[str, Any], quantized: bool, min_agreement: float,
              max_accuracy_drop: float) -> None:
     hint = ("this is a conversion bug; report it with the run folder" if not quantized else
-            "export without --quantize, keep more embedding rows at 8 bits (raise "
-            "--int8-rows), or, knowingly, relax --min-agreement / --max-accuracy-drop")
+            "export without --quantize, keep more embedding rows at 8 or 5 bits (raise "
+            "--int8-rows / --int5-rows), or, knowingly, relax --min-agreement / --max-accuracy-drop")
     if not quantized:
         if not check["max_abs_diff"] <= FLOAT_TOLERANCE:
             raise TlcError(

@@ -5,9 +5,12 @@ ConvInteger, which onnxruntime runs about 3x slower than float Conv here, and it
 embedding table, most of the bytes, at 8 bits. So tlc quantises the *stored weights* only:
 
 * convolution and dense weights: int8, symmetric, one scale per output channel;
-* the embedding table: int8 for the rows the tokenizer uses most (its highest-scoring pieces),
-  4-bit, packed two to a byte, for the long tail of rare pieces; one scale per row. A rare
-  piece occurs in few documents, so its coarser vector moves few predictions.
+* the embedding table: int8 for every row by default; optionally (``--int8-rows``,
+  ``--int5-rows``) int8 only for the rows the tokenizer uses most (its highest-scoring
+  pieces), 5 bits for the next ones and 4 bits for the long tail of rare pieces; one scale
+  per row. A rare piece occurs in few documents, so its coarser vector moves few
+  predictions. The 5- and 4-bit rows are rounded with error compensation and a searched
+  clipping range, so the error the word convolution sees stays small.
 
 Each quantised weight becomes a few nodes (Cast, Mul, BitShift, Concat...) that rebuild the
 float32 tensor from initializers only. onnxruntime's constant folding runs such nodes once,
@@ -24,8 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from .rebuild import Builder, pack_bits, pack_nibbles
+
 MODE = "int8-weights"
-INT4_MAX, INT8_MAX = 7, 127
+INT8_MAX = 127
+LOW_BITS = (4, 5)            # bit widths of the embedding's rarer rows
+CLIPS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7)   # clipping ranges tried for a low-bit row
 MIN_WEIGHT_SIZE = 1024       # smaller tensors (biases...) are not worth a node
 
 
@@ -43,6 +50,17 @@ def frequent_rows(scores: np.ndarray, is_byte: np.ndarray, n_int8: int) -> np.nd
     return mask
 
 
+def row_bits(scores: np.ndarray, is_byte: np.ndarray, n_int8: int, n_int5: int = 0
+             ) -> np.ndarray:
+    """Bits per embedding row: 8 for the :func:`frequent_rows` (``n_int8`` of them), 5 for
+    the next ``n_int5`` by score, 4 for the rest."""
+    hi = frequent_rows(scores, is_byte, n_int8)
+    bits = np.full(len(hi), 4, np.int8)
+    bits[frequent_rows(scores, is_byte, n_int8 + n_int5)] = 5
+    bits[hi] = 8
+    return bits
+
+
 def conv_hessian(kernel: np.ndarray) -> np.ndarray:
     """H = sum_k W_k W_k^T for a Keras convolution kernel (..., taps, D_in, D_out): how much
     an error in an input vector moves the convolution's output."""
@@ -50,11 +68,12 @@ def conv_hessian(kernel: np.ndarray) -> np.ndarray:
     return sum(w @ w.T for w in taps.astype(np.float64))
 
 
-def _symmetric(values: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``values`` (2-D) -> integer codes in [-limit, limit] and float16 row scales.
-    The scale is rounded to float16 *before* coding, so codes * scale is exactly what the
-    graph rebuilds."""
-    scale = (np.abs(values).max(axis=1) / limit).astype(np.float16)
+def _symmetric(values: np.ndarray, limit: int, clip: float = 1.0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``values`` (2-D) -> integer codes in [-limit, limit] and float16 row scales
+    (the row's largest magnitude times ``clip`` maps to ``limit``). The scale is rounded to
+    float16 *before* coding, so codes * scale is exactly what the graph rebuilds."""
+    scale = (np.abs(values).max(axis=1) * clip / limit).astype(np.float16)
     scale[~np.isfinite(scale) | (scale == 0)] = np.float16(1.0)   # all-zero rows, underflow
     s32 = scale.astype(np.float32)[:, None]
     codes = np.clip(np.rint(values / s32), -limit, limit).astype(np.int8)
@@ -67,20 +86,53 @@ def int8_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return codes, scale, codes.astype(np.float32) * scale.astype(np.float32)[:, None]
 
 
-def int4_rows(values: np.ndarray, hessian: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(packed uint8 (R, ceil(D/2)), scales float16, rebuilt float32): codes in [-7, 7] are
-    stored as code + 8 in a nibble, the even column in the low nibble.
+def low_bit_rows(values: np.ndarray, bits: int, hessian: np.ndarray | None = None
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Rows at 4 or 5 bits: (stored arrays, scales float16, rebuilt float32).
 
-    With ``hessian`` (D, D), the rounding is error-compensating (:func:`_compensated`)."""
-    codes, scale = _symmetric(values, INT4_MAX)
-    if hessian is not None:
-        codes = _compensated(values, scale.astype(np.float32), INT4_MAX, hessian)
-    nibbles = (codes.astype(np.int16) + 8).astype(np.uint8)
-    if nibbles.shape[1] % 2:
-        nibbles = np.concatenate([nibbles, np.full((len(nibbles), 1), 8, np.uint8)], axis=1)
-    packed = (nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)).astype(np.uint8)
-    return packed, scale, codes.astype(np.float32) * scale.astype(np.float32)[:, None]
+    Codes c in [-L, L] (L = 7 or 15) are stored unsigned, u = c + L + 1: its low four bits
+    as nibbles (``"nibbles"``, :func:`pack_nibbles`), for 5 bits its top bit as a bit plane
+    (``"top"``, :func:`pack_bits`). Each row takes the clipping range of :data:`CLIPS` with
+    the smallest error; the error is d^T H d with ``hessian`` H (D, D) and the rounding
+    error-compensating (:func:`_compensated`), or |d|^2 and plain rounding without it."""
+    if bits not in LOW_BITS:
+        raise ValueError(f"low-bit rows take {LOW_BITS} bits, not {bits}")
+    limit = 2 ** (bits - 1) - 1
+    x = values.astype(np.float64)
+    h = np.eye(x.shape[1]) if hessian is None else hessian.astype(np.float64)
+    best_err = np.full(len(x), np.inf)
+    codes = np.zeros(x.shape, np.int8)
+    scale = np.ones(len(x), np.float16)
+    for clip in CLIPS:
+        c, s = _symmetric(values, limit, clip)
+        if hessian is not None:
+            c = _compensated(values, s.astype(np.float32), limit, hessian)
+        d = c * s.astype(np.float64)[:, None] - x
+        err = np.einsum("ij,jk,ik->i", d, h, d)
+        better = err < best_err
+        codes[better], scale[better], best_err[better] = c[better], s[better], err[better]
+    unsigned = (codes.astype(np.int16) + limit + 1).astype(np.uint8)
+    stored = {"nibbles": pack_nibbles(unsigned & 15)}
+    if bits == 5:
+        stored["top"] = pack_bits(unsigned >> 4)
+    return stored, scale, codes.astype(np.float32) * scale.astype(np.float32)[:, None]
+
+
+def rebuild_low_bit_rows(build: Builder, tag: str, stored: dict[str, np.ndarray],
+                         scale: np.ndarray, width: int) -> str:
+    """Nodes that turn :func:`low_bit_rows` output back into float32 rows."""
+    u = build.unpack_nibbles(tag + "/nib", stored["nibbles"], width)
+    offset = 8
+    if "top" in stored:
+        top = build.unpack_bits(tag + "/top", stored["top"], width)
+        u = build.node("Add", [u, build.node("Mul", [top, build.const(
+            tag + "/sixteen", np.array(16, np.float32))], tag + "/top16")], tag + "/u")
+        offset = 16
+    centred = build.node("Sub", [u, build.const(tag + "/offset", np.array(offset, np.float32))],
+                         tag + "/centred")
+    s = build.node("Cast", [build.const(tag + "/scale", scale[:, None])], tag + "/scale_f",
+                   to=1)
+    return build.node("Mul", [centred, s], tag + "/rows")
 
 
 def _compensated(values: np.ndarray, scale: np.ndarray, limit: int,
@@ -105,78 +157,19 @@ def _compensated(values: np.ndarray, scale: np.ndarray, limit: int,
     return codes
 
 
-class _Builder:
-    """Collects the nodes and initializers that rebuild float tensors."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix, self.nodes, self.inits = prefix, [], []
-
-    def const(self, name: str, value: np.ndarray) -> str:
-        from onnx import numpy_helper
-
-        self.inits.append(numpy_helper.from_array(value, self.prefix + name))
-        return self.prefix + name
-
-    def node(self, op: str, inputs: list[str], out: str, exact: bool = False, **attrs) -> str:
-        """A node with output ``prefix + out`` (``out`` itself where ``exact``: the name of
-        the weight it rebuilds)."""
-        from onnx import helper
-
-        name = out if exact else self.prefix + out
-        self.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
-        return name
-
-    def dequantize_rows(self, tag: str, codes: np.ndarray, scale: np.ndarray,
-                        out: str | None = None) -> str:
-        """float32 = float(codes) * scale, ``scale`` shaped to broadcast over ``codes``;
-        written to ``out`` exactly where given."""
-        c = self.node("Cast", [self.const(tag + "/codes", codes)], tag + "/codes_f", to=1)
-        s = self.node("Cast", [self.const(tag + "/scale", scale)], tag + "/scale_f", to=1)
-        return self.node("Mul", [c, s], out or tag + "/rows", exact=out is not None)
-
-    def unpack_int4_rows(self, tag: str, packed: np.ndarray, scale: np.ndarray,
-                         width: int) -> str:
-        """float32 (R, width) from nibbles: high = packed >> 4, low = packed - 16 * high."""
-        p = self.const(tag + "/packed", packed)
-        high = self.node("BitShift", [p, self.const(tag + "/four", np.array(4, np.uint8))],
-                         tag + "/high", direction="RIGHT")
-        pf = self.node("Cast", [p], tag + "/packed_f", to=1)
-        hf = self.node("Cast", [high], tag + "/high_f", to=1)
-        low = self.node("Sub", [pf, self.node("Mul", [hf, self.const(
-            tag + "/sixteen", np.array(16, np.float32))], tag + "/high16")], tag + "/low_f")
-        # (R, D/2) low, high -> (R, D/2, 2) -> (R, D): even columns are the low nibbles
-        last = self.const(tag + "/last", np.array([-1], np.int64))
-        pairs = self.node("Concat", [self.node("Unsqueeze", [low, last], tag + "/low2"),
-                                     self.node("Unsqueeze", [hf, last], tag + "/high2")],
-                          tag + "/pairs", axis=-1)
-        flat = self.node("Reshape", [pairs, self.const(
-            tag + "/shape", np.array([len(packed), 2 * packed.shape[1]], np.int64))],
-            tag + "/flat")
-        if 2 * packed.shape[1] != width:
-            flat = self.node("Slice", [flat, self.const(tag + "/from", np.array([0], np.int64)),
-                                       self.const(tag + "/to", np.array([width], np.int64)),
-                                       self.const(tag + "/axis", np.array([1], np.int64))],
-                             tag + "/cut")
-        centred = self.node("Sub", [flat, self.const(tag + "/eight", np.array(8, np.float32))],
-                            tag + "/centred")
-        s = self.node("Cast", [self.const(tag + "/scale", scale[:, None])], tag + "/scale_f",
-                      to=1)
-        return self.node("Mul", [centred, s], tag + "/rows")
+def _segments(values: np.ndarray) -> list[tuple[int, int, int]]:
+    """Runs of equal values: (start, stop, value)."""
+    edges = np.flatnonzero(np.diff(values)) + 1
+    bounds = [0, *edges.tolist(), len(values)]
+    return [(a, b, int(values[a])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _segments(mask: np.ndarray) -> list[tuple[int, int, bool]]:
-    """Runs of equal values in ``mask``: (start, stop, value)."""
-    edges = np.flatnonzero(np.diff(mask.astype(np.int8))) + 1
-    bounds = [0, *edges.tolist(), len(mask)]
-    return [(a, b, bool(mask[a])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-
-
-def quantize_weights(model, embedding_int8_rows: np.ndarray | None = None,
+def quantize_weights(model, embedding_bits: np.ndarray | None = None,
                      embedding_hessian: np.ndarray | None = None):
     """A copy of ``model`` whose weight initializers are stored quantised (see the module
-    docstring). ``embedding_int8_rows``: mask of the embedding rows to keep at 8 bits (from
-    :func:`frequent_rows`); None keeps every row at 8 bits. ``embedding_hessian``: (D, D)
-    sensitivity of what reads the embedding (:func:`conv_hessian`), for the 4-bit rows.
+    docstring). ``embedding_bits``: bits (8, 5 or 4) of each embedding row (from
+    :func:`row_bits`); None keeps every row at 8 bits. ``embedding_hessian``: (D, D)
+    sensitivity of what reads the embedding (:func:`conv_hessian`), for the low-bit rows.
 
     Returns ``(model, report)``; the report says what was quantised and the worst error."""
     import onnx
@@ -190,7 +183,7 @@ def quantize_weights(model, embedding_int8_rows: np.ndarray | None = None,
         for i, name in enumerate(node.input):
             consumers.setdefault(name, set()).add(f"{node.op_type}:{i}")
 
-    build = _Builder("quant/")
+    build = Builder("quant/")
     replaced: set[str] = set()
     weights: list[dict[str, Any]] = []
     report: dict[str, Any] = {"mode": MODE, "weights": weights, "arithmetic": "float32"}
@@ -202,28 +195,29 @@ def quantize_weights(model, embedding_int8_rows: np.ndarray | None = None,
             continue
         tag = f"w{len(weights)}"
         if roles == {"Gather:0"} and w.ndim == 2 and len(w) >= 256:   # an embedding table
-            mask = (np.ones(len(w), bool) if embedding_int8_rows is None
-                    else np.asarray(embedding_int8_rows, bool))
-            if mask.shape != (len(w),):
-                raise ValueError(f"embedding mask has {mask.shape} rows, table {w.shape}")
+            bits = (np.full(len(w), 8, np.int8) if embedding_bits is None
+                    else np.asarray(embedding_bits, np.int8))
+            if bits.shape != (len(w),) or not set(np.unique(bits)) <= {8, *LOW_BITS}:
+                raise ValueError(f"embedding bits must be 8, 4 or 5 for each of the {len(w)} "
+                                 f"rows, got shape {bits.shape}")
             parts, rebuilt, stored = [], np.empty_like(w), 0
-            for k, (a, b, hi) in enumerate(_segments(mask)):
-                if hi:
+            for k, (a, b, width) in enumerate(_segments(bits)):
+                if width == 8:
                     codes, scale, back = int8_rows(w[a:b])
                     parts.append(build.dequantize_rows(f"{tag}/seg{k}", codes, scale[:, None]))
                     stored += codes.nbytes + scale.nbytes
                 else:
-                    packed, scale, back = int4_rows(w[a:b], embedding_hessian)
-                    parts.append(build.unpack_int4_rows(f"{tag}/seg{k}", packed, scale,
-                                                        w.shape[1]))
-                    stored += packed.nbytes + scale.nbytes
+                    arrays, scale, back = low_bit_rows(w[a:b], width, embedding_hessian)
+                    parts.append(rebuild_low_bit_rows(build, f"{tag}/seg{k}", arrays, scale,
+                                                      w.shape[1]))
+                    stored += sum(x.nbytes for x in arrays.values()) + scale.nbytes
                 rebuilt[a:b] = back
             if len(parts) == 1:
                 build.node("Identity", parts, name, exact=True)
             else:
                 build.node("Concat", parts, name, exact=True, axis=0)
-            kind = {"kind": "embedding", "int8_rows": int(mask.sum()),
-                    "int4_rows": int((~mask).sum())}
+            kind = {"kind": "embedding", **{f"int{n}_rows": int((bits == n).sum())
+                                            for n in (8, 5, 4)}}
         elif roles <= {"Conv:1", "MatMul:1"} and w.ndim >= 2:
             axis = 0 if "Conv:1" in roles else w.ndim - 1      # the output channels
             moved = np.moveaxis(w, axis, 0)
