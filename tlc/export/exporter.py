@@ -94,8 +94,9 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
 
     ``quantize``: store the weights as int8 (:mod:`.quantize`); ``int8_rows`` keeps only that
     many of the most frequent embedding rows at 8 bits, ``int5_rows`` the next ones at 5 and
-    the rest at 4 (smaller, less faithful). A quantised file must agree with the Keras model on ``min_agreement`` of the
-    labels and lose at most ``max_accuracy_drop`` points of accuracy on labelled text."""
+    the rest at 4 (smaller, less faithful). A quantised file must agree with the Keras model
+    on ``min_agreement`` of the labels and lose at most ``max_accuracy_drop`` points of
+    accuracy on labelled text."""
     from ..train.run import load_run
 
     out = Path(out)
@@ -176,7 +177,8 @@ def _enforce(check: dict[str, Any], quantized: bool, min_agreement: float,
              max_accuracy_drop: float) -> None:
     hint = ("this is a conversion bug; report it with the run folder" if not quantized else
             "export without --quantize, keep more embedding rows at 8 or 5 bits (raise "
-            "--int8-rows / --int5-rows), or, knowingly, relax --min-agreement / --max-accuracy-drop")
+            "--int8-rows / --int5-rows), or, knowingly, relax --min-agreement / "
+            "--max-accuracy-drop")
     if not quantized:
         if not check["max_abs_diff"] <= FLOAT_TOLERANCE:
             raise TlcError(

@@ -66,8 +66,9 @@ class Builder:
                        tag + "/p3")                                        # (R, B, 1)
         low = self.node("BitShift", [p3, self.const(tag + "/shifts", shifts)], tag + "/lo",
                         direction="RIGHT")                                 # p >> s_k
-        high = self.node("BitShift", [low, self.const(tag + "/step", np.array(mask_bits, np.uint8))],
-                         tag + "/hi", direction="RIGHT")                   # p >> (s_k + bits)
+        step = self.const(tag + "/step", np.array(mask_bits, np.uint8))
+        high = self.node("BitShift", [low, step], tag + "/hi",
+                         direction="RIGHT")                                # p >> (s_k + bits)
         lf = self.node("Cast", [low], tag + "/lo_f", to=FLOAT)
         hf = self.node("Cast", [high], tag + "/hi_f", to=FLOAT)
         field = self.node("Sub", [lf, self.node("Mul", [hf, self.const(
