@@ -48,14 +48,7 @@ def _pack_bool_tables(graph) -> None:
                                                                           np.int64))],
                    tensor.name, exact=True)
         packed.add(tensor.name)
-    if not packed:
-        return
-    kept = [t for t in graph.initializer if t.name not in packed]
-    del graph.initializer[:]
-    graph.initializer.extend(kept + build.inits)
-    nodes = build.nodes + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
+    build.install(graph, packed)
 
 
 def _has_subgraphs(graph) -> bool:
@@ -73,24 +66,15 @@ def _short_names(graph) -> None:
         if name in keep:
             return name
         if name not in names:
-            names[name] = _base36(len(names))
+            names[name] = np.base_repr(len(names), 36).lower()
         return names[name]
 
     for t in graph.initializer:
         t.name = short(t.name)
     for i, node in enumerate(graph.node):
-        node.name = f"n{_base36(i)}"
+        node.name = "n" + np.base_repr(i, 36).lower()
         node.input[:] = [short(x) for x in node.input]
         node.output[:] = [short(x) for x in node.output]
     for v in graph.value_info:
         v.name = short(v.name)
 
-
-def _base36(i: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        i, r = divmod(i, 36)
-        out = digits[r] + out
-        if i == 0:
-            return out

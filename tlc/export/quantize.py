@@ -130,9 +130,7 @@ def rebuild_low_bit_rows(build: Builder, tag: str, stored: dict[str, np.ndarray]
         offset = 16
     centred = build.node("Sub", [u, build.const(tag + "/offset", np.array(offset, np.float32))],
                          tag + "/centred")
-    s = build.node("Cast", [build.const(tag + "/scale", scale[:, None])], tag + "/scale_f",
-                   to=1)
-    return build.node("Mul", [centred, s], tag + "/rows")
+    return build.scaled(tag, centred, scale[:, None])
 
 
 def _compensated(values: np.ndarray, scale: np.ndarray, limit: int,
@@ -240,10 +238,5 @@ def quantize_weights(model, embedding_bits: np.ndarray | None = None,
                         "float32_bytes": int(w.nbytes), "stored_bytes": int(stored),
                         "max_abs_error": float(np.abs(rebuilt - w).max())})
 
-    kept = [t for t in graph.initializer if t.name not in replaced]
-    del graph.initializer[:]
-    graph.initializer.extend(kept + build.inits)
-    nodes = build.nodes + list(graph.node)   # rebuilding nodes read initializers only
-    del graph.node[:]
-    graph.node.extend(nodes)
+    build.install(graph, replaced)
     return model, report

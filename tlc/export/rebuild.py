@@ -48,13 +48,29 @@ class Builder:
         self.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
         return name
 
+    def install(self, graph, replaced: set[str]) -> None:
+        """Put the collected nodes and initializers into ``graph`` in place of the
+        initializers named in ``replaced`` (the nodes now produce those names). The new
+        nodes go first: they read initializers only."""
+        kept = [t for t in graph.initializer if t.name not in replaced]
+        del graph.initializer[:]
+        graph.initializer.extend(kept + self.inits)
+        nodes = self.nodes + list(graph.node)
+        del graph.node[:]
+        graph.node.extend(nodes)
+
+    def scaled(self, tag: str, values: str, scale: np.ndarray, out: str | None = None) -> str:
+        """float32 = values * float(scale) (``scale`` float16, shaped to broadcast);
+        written to ``out`` exactly where given."""
+        s = self.node("Cast", [self.const(tag + "/scale", scale)], tag + "/scale_f", to=FLOAT)
+        return self.node("Mul", [values, s], out or tag + "/rows", exact=out is not None)
+
     def dequantize_rows(self, tag: str, codes: np.ndarray, scale: np.ndarray,
                         out: str | None = None) -> str:
         """float32 = float(codes) * scale, ``scale`` shaped to broadcast over ``codes``;
         written to ``out`` exactly where given."""
         c = self.node("Cast", [self.const(tag + "/codes", codes)], tag + "/codes_f", to=FLOAT)
-        s = self.node("Cast", [self.const(tag + "/scale", scale)], tag + "/scale_f", to=FLOAT)
-        return self.node("Mul", [c, s], out or tag + "/rows", exact=out is not None)
+        return self.scaled(tag, c, scale, out)
 
     def _split(self, tag: str, packed: str, rows: int, per_byte: int, width: int,
                shift: int, mask_bits: int) -> str:
