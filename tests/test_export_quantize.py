@@ -179,7 +179,8 @@ def test_quantized_export_is_smaller_validated_and_says_how(run_dir, tmp_path):
     check = report["validation"]
     assert check["documents"] == 65 and 0 <= check["label_agreement"] <= 1
     assert {"keras_accuracy", "onnx_accuracy", "accuracy_drop"} <= set(check)
-    assert "labels agree" in said[0] and "accuracy keras -> onnx" in said[0]
+    assert "labels agree" in said[-1] and "accuracy keras -> onnx" in said[-1]
+    assert said[0].startswith("int8 (every embedding row at 8 bits): ")  # 400 < 1,500 rows
     session = open_session((tmp_path / "int8.onnx").read_bytes())
     props = session.get_modelmeta().custom_metadata_map
     q = json.loads(props["tlc.quantization"])
@@ -199,6 +200,54 @@ def test_quantized_export_fails_loudly_below_the_limits(run_dir, tmp_path):
         export(run_dir, out, quantize=True, min_agreement=0.0, max_accuracy_drop=-1.0,
                say=lambda m: None)
     assert not list(tmp_path.iterdir())          # no file, no temporary left behind
+
+
+def test_quantize_falls_back_to_a_larger_split_when_the_guard_refuses(
+        run_dir, tmp_path, monkeypatch):
+    from tlc.export import exporter
+
+    monkeypatch.setattr(exporter, "QUANTIZE_STEPS", ((100, 150), (None, 0)))
+    real, calls = exporter.compare, []
+
+    def first_disagrees(*args):
+        check = real(*args)
+        calls.append(check)
+        return {**check, "label_agreement": 0.5} if len(calls) == 1 else check
+
+    monkeypatch.setattr(exporter, "compare", first_disagrees)
+    said = []
+    report = export(run_dir, tmp_path / "q.onnx", quantize=True, say=said.append,
+                    min_agreement=0.9, max_accuracy_drop=100.0)
+    assert len(calls) == 2
+    text = "\n".join(said)
+    assert "int8 (100 embedding rows at 8 bits + 150 at 5 bits, the rest at 4)" in text
+    assert "the guard refuses it" in text and "50.00%" in text
+    q = report["quantization"]
+    assert q["weights"][0]["int8_rows"] == 400 and not q["weights"][0]["int4_rows"]
+    assert q["refused_by_guard"][0]["int8_rows"] == 100
+    props = open_session((tmp_path / "q.onnx").read_bytes()).get_modelmeta().custom_metadata_map
+    assert json.loads(props["tlc.quantization"])["refused_by_guard"] == q["refused_by_guard"]
+    r = runner.invoke(app, ["inspect", str(tmp_path / "q.onnx")])
+    assert r.exit_code == 0 and "the guard refused 100 + 150 rows at 8 + 5 bits" in r.output
+
+
+def test_quantize_steps_all_refused_or_unguarded(run_dir, tmp_path, monkeypatch):
+    from tlc.export import exporter
+
+    monkeypatch.setattr(exporter, "QUANTIZE_STEPS", ((100, 150), (None, 0)))
+    said = []
+    with pytest.raises(TlcError, match="agree with the Keras model's on only"):
+        export(run_dir, tmp_path / "q.onnx", quantize=True, min_agreement=1.01,
+               say=said.append)
+    assert sum(m.startswith("validation on") for m in said) == 2 and not list(tmp_path.iterdir())
+    said.clear()
+    report = export(run_dir, tmp_path / "q.onnx", quantize=True, validate=False,
+                    say=said.append)
+    assert "no guard to choose" in said[0] and "validation" not in report
+    assert report["quantization"]["weights"][0]["int8_rows"] == 400
+    report = export(run_dir, tmp_path / "p.onnx", quantize=True, int8_rows=100,
+                    validate=False, say=said.append)
+    assert report["quantization"]["weights"][0]["int4_rows"] > 0
 
 
 def test_quantize_option_errors(run_dir, tmp_path):

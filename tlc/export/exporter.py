@@ -5,8 +5,11 @@ the Keras model on held-out text, stamp metadata (the comparison included), writ
 file beside the target and rename it into place. A failure at any step leaves no file under the
 final name.
 
-The comparison is the guard: a float32 file must give the Keras probabilities within 1e-4; a
-quantised one must agree on 99.5% of the labels and lose at most 0.3 points of accuracy.
+The comparison is the guard: a float32 file must give the Keras probabilities within 1e-4 (on
+all but 0.1% of the documents: k-max pooling's ties, see ``FLOAT_OUTLIERS``); a quantised one
+must agree on 99.5% of the labels and lose at most 0.3 points of accuracy.
+``--quantize`` alone tries the row splits of ``QUANTIZE_STEPS`` in turn, smallest file first,
+and writes the first one the guard accepts; ``--int8-rows`` pins one split.
 """
 
 from __future__ import annotations
@@ -27,10 +30,21 @@ from .compact import compact
 from .compose import TEXT, text_classifier
 from .network import IDS, network_to_onnx
 
-FLOAT_TOLERANCE = 1e-4       # float32 export vs Keras: max |probability difference|
+FLOAT_TOLERANCE = 1e-4       # float32 export vs Keras: |probability difference| per document
+# ...for all but this share of the documents. k-max pooling makes the network discontinuous:
+# where two positions tie (relu zeros, repeated n-grams), a last-bit difference between
+# onnxruntime's and TensorFlow's convolutions can pick the other one and reorder the pooled
+# values. Measured: 1 held-out review in 5,000 moved by 3.3e-4 (a 32 x 64-grid model; the
+# other 4,999 within 1e-5). A conversion bug moves most documents, so it still fails.
+FLOAT_OUTLIERS = 0.001
 MIN_AGREEMENT = 0.995         # quantised export vs Keras: share of equal labels
 MAX_ACCURACY_DROP = 0.3       # quantised export vs Keras: accuracy points lost
 VALIDATION_SAMPLE = 5000      # held-out documents compared; fewer make the 99.5% check noisy
+# What ``--quantize`` tries, in order, as (rows at 8 bits, next rows at 5 bits; the rest at 4):
+# 1,500 + 8,000 makes the 16k-piece seed-table models 3.5x smaller than float32 (the export
+# issue's bar); a model whose guard refuses that falls back to every row at 8 bits (2.8x).
+# None = every row. The guard alone decides, on held-out text, never on a test set.
+QUANTIZE_STEPS: tuple[tuple[int | None, int], ...] = ((1500, 8000), (None, 0))
 
 
 @dataclass
@@ -131,17 +145,18 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     }
     report: dict[str, Any] = {"run": str(run.path), "out": str(out), "opset": opset,
                               "input": values[meta.INPUT]}
+    reference = _reference(run, validation_data, data_dir, sample) if validate else None
     if quantize:
-        model, values[meta.QUANTIZATION] = _quantize(model, run, int8_rows, int5_rows)
+        model, values[meta.QUANTIZATION], check = _quantize_guarded(
+            model, run, _steps(int8_rows, int5_rows, run.tokenizer.vocab_size, validate, say),
+            reference, (min_agreement, max_accuracy_drop), ids_input, say)
         report["quantization"] = values[meta.QUANTIZATION]
-    if validate:   # the graph as it will be written; only its metadata changes after this
-        data = (sample_from(validation_data, run, data_dir, sample) if validation_data
-                else held_out(run, data_dir, sample))
-        check = compare_with_keras(model.SerializeToString(), run, data, ids_input)
-        report["validation"] = check
+    elif reference is not None:   # the graph as it will be written; only metadata changes
+        check = compare(model.SerializeToString(), reference, ids_input)
         say(format_check(check))
-        _enforce(check, quantize, min_agreement, max_accuracy_drop)
-        values[meta.VALIDATION] = check
+        _enforce(check, False, min_agreement, max_accuracy_drop)
+    if reference is not None:
+        report["validation"] = values[meta.VALIDATION] = check
     meta.set_metadata(model, values)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
@@ -152,6 +167,59 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     report["bytes"] = out.stat().st_size
     report["seconds"] = time.perf_counter() - started
     return report
+
+
+def _steps(int8_rows, int5_rows, vocab: int, validate: bool, say) -> list:
+    """The row splits to try: the one asked for, else ``QUANTIZE_STEPS`` (those that store
+    fewer than every row at 8 bits for this vocabulary, then every row)."""
+    if int8_rows is not None:
+        return [(int8_rows, int5_rows)]
+    steps = [s for s in QUANTIZE_STEPS if s[0] is not None and s[0] < vocab] + [(None, 0)]
+    if not validate and len(steps) > 1:
+        say("--no-validate: no guard to choose a row split by, so every embedding row stays "
+            "at 8 bits (pass --int8-rows to choose a split)")
+        return steps[-1:]
+    return steps
+
+
+def _quantize_guarded(float_model, run, steps, reference, limits, ids_input, say):
+    """Quantise with each (int8_rows, int5_rows) of ``steps`` in turn and keep the first the
+    guard accepts (each checked against the same Keras outputs); the last step's failure is
+    the error. Returns (model, quantisation info, comparison or None without a reference)."""
+    if reference is not None and reference.data.labels is None:
+        raise _unlabelled(reference.data.source)   # before the work, and for every step alike
+    refused = []
+    for number, step in enumerate(steps, 1):
+        model, info = _quantize(float_model, run, *step)
+        if reference is None:
+            return model, info, None
+        check = compare(model.SerializeToString(), reference, ids_input)
+        say(f"{split_name(*step)}: {info['bytes']:,} bytes, "
+            f"{info['float32_file_bytes'] / info['bytes']:.2f}x smaller than float32")
+        say(format_check(check))
+        try:
+            _enforce(check, True, *limits)
+        except TlcError as failed:
+            if number == len(steps):
+                raise
+            say(f"  the guard refuses it ({failed.message}); trying "
+                f"{split_name(*steps[number])}")
+            refused.append({"int8_rows": step[0], "int5_rows": step[1], "bytes": info["bytes"],
+                            "label_agreement": check["label_agreement"],
+                            "accuracy_drop": check.get("accuracy_drop")})
+            continue
+        if refused:
+            info["refused_by_guard"] = refused
+        return model, info, check
+    raise AssertionError("no quantisation steps")   # steps is never empty
+
+
+def split_name(int8_rows: int | None, int5_rows: int = 0) -> str:
+    """How a (rows at 8 bits, rows at 5 bits) step stores the embedding, in words."""
+    if int8_rows is None:
+        return "int8 (every embedding row at 8 bits)"
+    five = f" + {int5_rows:,} at 5 bits" if int5_rows else ""
+    return f"int8 ({int8_rows:,} embedding rows at 8 bits{five}, the rest at 4)"
 
 
 def _quantize(model, run, int8_rows: int | None, int5_rows: int):
@@ -173,6 +241,12 @@ def _quantize(model, run, int8_rows: int | None, int5_rows: int):
     return quantized, info
 
 
+def _unlabelled(source: str) -> TlcError:
+    return TlcError(f"{source} has no labels, so the accuracy lost to quantisation cannot be "
+                    "checked", hint="validate on labelled text (the default, the run's "
+                    "held-out rows, is labelled) or pass a labelled --validation-data")
+
+
 def _enforce(check: dict[str, Any], quantized: bool, min_agreement: float,
              max_accuracy_drop: float) -> None:
     hint = ("this is a conversion bug; report it with the run folder" if not quantized else
@@ -180,11 +254,13 @@ def _enforce(check: dict[str, Any], quantized: bool, min_agreement: float,
             "--int8-rows / --int5-rows), or, knowingly, relax --min-agreement / "
             "--max-accuracy-drop")
     if not quantized:
-        if not check["max_abs_diff"] <= FLOAT_TOLERANCE:
+        beyond = check["beyond_tolerance"]
+        if not beyond <= FLOAT_OUTLIERS * check["documents"]:
             raise TlcError(
-                f"the exported model disagrees with the Keras model: max |difference| "
-                f"{check['max_abs_diff']:.3g} > {FLOAT_TOLERANCE:g} on {check['data']}",
-                hint=hint)
+                f"the exported model disagrees with the Keras model: {beyond:,} of "
+                f"{check['documents']:,} documents of {check['data']} differ by more than "
+                f"{FLOAT_TOLERANCE:g} (max |difference| {check['max_abs_diff']:.3g}; at most "
+                f"{100 * FLOAT_OUTLIERS:g}% may, for k-max pooling's ties)", hint=hint)
         return
     if not check["label_agreement"] >= min_agreement:
         raise TlcError(
@@ -193,33 +269,47 @@ def _enforce(check: dict[str, Any], quantized: bool, min_agreement: float,
             f"{100 * min_agreement:.2f}%)", hint=hint)
     drop = check.get("accuracy_drop")
     if drop is None:
-        raise TlcError(f"{check['data']} has no labels, so the accuracy lost to quantisation "
-                       "cannot be checked", hint="validate on labelled text (the default, "
-                       "the run's held-out rows, is labelled) or pass a labelled "
-                       "--validation-data")
+        raise _unlabelled(check["data"])
     if not drop <= max_accuracy_drop:
         raise TlcError(
             f"quantisation costs {drop:.2f} points of accuracy on {check['data']} (limit "
             f"{max_accuracy_drop:g})", hint=hint)
 
 
-def compare_with_keras(model_bytes: bytes, run, data: Sample, ids_input: bool
-                       ) -> dict[str, Any]:
-    """Both models on the same documents: largest probability difference, label agreement,
-    and, with labels, each model's accuracy (in points)."""
+@dataclass
+class Reference:
+    """The Keras model's probabilities on a validation sample, computed once for every file
+    compared against them."""
+
+    data: Sample
+    grids: np.ndarray
+    probabilities: np.ndarray
+
+
+def _reference(run, validation_data, data_dir, sample: int) -> Reference:
+    data = (sample_from(validation_data, run, data_dir, sample) if validation_data
+            else held_out(run, data_dir, sample))
+    grids = run.tokenizer.encode_grid(data.texts)
+    return Reference(data, grids, run.model.predict(grids, batch_size=256, verbose=0))
+
+
+def compare(model_bytes: bytes, reference: Reference, ids_input: bool) -> dict[str, Any]:
+    """The ONNX model against the Keras one on the same documents: largest probability
+    difference, label agreement, and, with labels, each model's accuracy (in points)."""
     session = open_session(model_bytes)
+    data, want = reference.data, reference.probabilities
     texts = data.texts
-    grids = run.tokenizer.encode_grid(texts)
-    want = run.model.predict(grids, batch_size=256, verbose=0)
     got = []
     for start in range(0, len(texts), 256):
-        feed = ({IDS: grids[start:start + 256]} if ids_input
+        feed = ({IDS: reference.grids[start:start + 256]} if ids_input
                 else {TEXT: np.array(texts[start:start + 256], dtype=object)})
         got.append(session.run(None, feed)[0])
     proba = np.concatenate(got) if got else np.zeros_like(want)
+    diff = np.abs(proba - want).max(axis=1) if len(texts) else np.zeros(0)
     check: dict[str, Any] = {
         "data": data.source, "documents": len(texts),
-        "max_abs_diff": float(np.abs(proba - want).max()) if len(texts) else 0.0,
+        "max_abs_diff": float(diff.max()) if len(texts) else 0.0,
+        "beyond_tolerance": int((diff > FLOAT_TOLERANCE).sum()),
         "label_agreement": float((proba.argmax(1) == want.argmax(1)).mean())
         if len(texts) else 1.0}
     if data.labels is not None and len(texts):
@@ -231,7 +321,8 @@ def compare_with_keras(model_bytes: bytes, run, data: Sample, ids_input: bool
 
 def format_check(check: dict[str, Any]) -> str:
     lines = [f"validation on {check['documents']:,} documents of {check['data']}:",
-             f"  max |onnx - keras| probability  {check['max_abs_diff']:.2e}",
+             f"  max |onnx - keras| probability  {check['max_abs_diff']:.2e} ("
+             f"{check['beyond_tolerance']:,} documents beyond {FLOAT_TOLERANCE:g})",
              f"  labels agree                    {100 * check['label_agreement']:.2f}%"]
     if "accuracy_drop" in check:
         lines.append(f"  accuracy keras -> onnx          {check['keras_accuracy']:.2f}% -> "

@@ -5,12 +5,13 @@ ConvInteger, which onnxruntime runs about 3x slower than float Conv here, and it
 embedding table, most of the bytes, at 8 bits. So tlc quantises the *stored weights* only:
 
 * convolution and dense weights: int8, symmetric, one scale per output channel;
-* the embedding table: int8 for every row by default; optionally (``--int8-rows``,
-  ``--int5-rows``) int8 only for the rows the tokenizer uses most (its highest-scoring
-  pieces), 5 bits for the next ones and 4 bits for the long tail of rare pieces; one scale
-  per row. A rare piece occurs in few documents, so its coarser vector moves few
-  predictions. The 5- and 4-bit rows are rounded with error compensation and a searched
-  clipping range, so the error the word convolution sees stays small.
+* the embedding table: one scale per row, and either int8 for every row or int8 only for
+  the rows the tokenizer uses most (its highest-scoring pieces), 5 bits for the next ones
+  and 4 bits for the long tail of rare pieces (``--int8-rows``/``--int5-rows``; which split
+  ``--quantize`` alone uses is the exporter's choice, by its guard). A rare piece occurs in
+  few documents, so its coarser vector moves few predictions. The 5- and 4-bit rows are
+  rounded with error compensation and a searched clipping range, so the error the word
+  convolution sees stays small.
 
 Each quantised weight becomes a few nodes (Cast, Mul, BitShift, Concat...) that rebuild the
 float32 tensor from initializers only. onnxruntime's constant folding runs such nodes once,
