@@ -10,7 +10,7 @@ refuses that). The table says what the guard chose and its agreement on the expo
 text. Every file is then scored on the full IMDB test set, raw text in and label out: accuracy,
 label agreement with the float32 file, and documents/second (batch 256, onnxruntime with 2
 intra-op threads, one session per file; the files timed in alternation, median of five passes
-over all 25,000 reviews; one pass varies by up to 10% on this 2-core machine, more than the
+over all 25,000 reviews; one pass varies by up to 16% on this 2-core machine, more than the
 files differ), and the speed ratio to the float32 file, pass by pass (median).
 
 Writes ``benchmarks/results/export.json`` and ``.md`` and prints the table. The float32 and
