@@ -25,8 +25,11 @@ def _row(model, quantization, validation, size):
 
 def test_table_names_the_split_the_guard_chose_and_what_it_refused():
     bench = _bench()
-    small = {"weights": [{"kind": "embedding", "int8_rows": 1500, "int5_rows": 8000,
-                          "int4_rows": 6500}, {"kind": "conv"}]}
+    small = {"weights": [{"kind": "embedding", "int8_rows": 700, "int7_rows": 1300,
+                          "int6_rows": 2800, "int5_rows": 5000, "int4_rows": 3000,
+                          "int3_rows": 3200}, {"kind": "conv"}],
+             "refused_by_guard": [{"split": "3.6x (rows at 3 to 8 bits)",
+                                   "label_agreement": 0.9948}]}
     fallback = {"weights": [{"kind": "embedding", "int8_rows": 16000, "int5_rows": 0,
                              "int4_rows": 0}],
                 "refused_by_guard": [{"int8_rows": 1500, "int5_rows": 8000,
@@ -39,7 +42,8 @@ def test_table_names_the_split_the_guard_chose_and_what_it_refused():
         _row("--quantize", fallback, check, 1410)]).splitlines()
     assert len(table) == 5 and table[0].count("|") == table[1].count("|") == 11
     assert "| float32 | float32 | 4,000 | 1.00x |" in table[2]
-    assert "| 1,500 / 8,000 / 6,500 | 1,130 | 3.54x |" in table[3]
-    assert "99.76% agree on 2,500" in table[3] and "refused" not in table[3]
-    assert "| 16,000 / 0 / 0 |" in table[4] and "refused 1,500 + 8,000 (99.46%)" in table[4]
+    assert "| 700 / 1,300 / 2,800 / 5,000 / 3,000 / 3,200 | 1,130 | 3.54x |" in table[3]
+    assert "99.76% agree on 2,500; refused 3.6x (rows at 3 to 8 bits) (99.48%)" in table[3]
+    assert "| 16,000 / 0 / 0 / 0 / 0 / 0 |" in table[4]
+    assert "refused 1,500 + 8,000 (99.46%)" in table[4]      # a file from before --ratio
     assert bench.split(None) == "float32"

@@ -11,7 +11,12 @@ embedding table, most of the bytes, at 8 bits. So tlc quantises the *stored weig
   ``--quantize`` alone uses is the exporter's choice, by its guard). A rare piece occurs in
   few documents, so its coarser vector moves few predictions. The 5- and 4-bit rows are
   rounded with error compensation and a searched clipping range, so the error the word
-  convolution sees stays small.
+  convolution sees stays small;
+* or, for a size target (``--quantize`` alone), each embedding row gets its own width from
+  3 to 8 bits, chosen by rate-distortion (:func:`allocate_bits`): the expected error a row
+  adds is its unigram probability times the error its rounding leaves at that width, and
+  the widths minimise the sum within a byte budget. Rows are stored grouped by width, with
+  a 3-bit map of each row's width that the graph turns back into row order.
 
 Each quantised weight becomes a few nodes (Cast, Mul, BitShift, Concat...) that rebuild the
 float32 tensor from initializers only. onnxruntime's constant folding runs such nodes once,
@@ -28,13 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from .rebuild import Builder, pack_bits, pack_nibbles
+from .rebuild import INT64, Builder, pack_bits, pack_nibbles
 
 MODE = "int8-weights"
 INT8_MAX = 127
-LOW_BITS = (4, 5)            # bit widths of the embedding's rarer rows
+LOW_BITS = (4, 5)            # bit widths of the embedding's rarer rows (--int8-rows splits)
+ROW_BITS = (3, 4, 5, 6, 7, 8)   # widths a rate-distortion allocation chooses from
 CLIPS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7)   # clipping ranges tried for a low-bit row
 MIN_WEIGHT_SIZE = 1024       # smaller tensors (biases...) are not worth a node
+MAX_SEGMENTS = 8             # more runs of equal row widths than this: grouped storage
 
 
 def frequent_rows(scores: np.ndarray, is_byte: np.ndarray, n_int8: int) -> np.ndarray:
@@ -85,6 +92,115 @@ def int8_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(codes int8, scales float16, rebuilt float32) for each row of a 2-D array."""
     codes, scale = _symmetric(values, INT8_MAX)
     return codes, scale, codes.astype(np.float32) * scale.astype(np.float32)[:, None]
+
+
+def row_weights(scores: np.ndarray, is_byte: np.ndarray) -> np.ndarray:
+    """How often each embedding row is read, as the tokenizer's unigram probability
+    exp(score) (sentencepiece stores log-probabilities). Byte-fallback pieces (score 0,
+    rare) get the rarest piece's weight; the control rows <pad> and <unk> get the commonest
+    one's, since <unk> stands for every unseen piece."""
+    scores = np.asarray(scores, dtype=np.float64)
+    is_byte = np.asarray(is_byte, bool)
+    weight = np.exp(scores - scores[~is_byte].max())
+    weight[is_byte] = weight[~is_byte].min()
+    weight[:2] = weight.max()
+    return weight
+
+
+def row_bytes(bits: int, width: int) -> float:
+    """Stored bytes of one embedding row of ``width`` values at ``bits`` bits, its float16
+    scale included (grouped storage packs bits without per-row padding)."""
+    return width * bits / 8 + 2
+
+
+def coded_rows(values: np.ndarray, bits: int, hessian: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows at ``bits`` (3..8) bits: (codes int8 in [-L, L], scales float16, rebuilt
+    float32, error d^T H d of each row). Each row takes the clipping range of
+    :data:`CLIPS` with the smallest error, and is rounded error-compensating."""
+    limit = 2 ** (bits - 1) - 1
+    x = values.astype(np.float64)
+    best_err = np.full(len(x), np.inf)
+    codes = np.zeros(x.shape, np.int8)
+    scale = np.ones(len(x), np.float16)
+    for clip in CLIPS:
+        _, s = _symmetric(values, limit, clip)
+        c = _compensated(values, s.astype(np.float32), limit, hessian)
+        d = c * s.astype(np.float64)[:, None] - x
+        err = np.einsum("ij,jk,ik->i", d, hessian, d)
+        better = err < best_err
+        codes[better], scale[better], best_err[better] = c[better], s[better], err[better]
+    return codes, scale, codes.astype(np.float32) * scale.astype(np.float32)[:, None], best_err
+
+
+def allocate_bits(errors: dict[int, np.ndarray], weight: np.ndarray, budget: float,
+                  width: int) -> np.ndarray:
+    """Bits of each row that minimise sum_r weight_r * errors[bits_r][r] with at most
+    ``budget`` stored bytes (:func:`row_bytes`): each row takes the width minimising
+    weight * error + lambda * bytes, and lambda is bisected to the budget. A budget below
+    every row at the fewest bits gives every row the fewest bits."""
+    widths = np.array(sorted(errors))
+    cost = np.stack([weight * errors[b] for b in widths])          # (widths, rows)
+    size = np.array([row_bytes(b, width) for b in widths])[:, None]
+
+    def at(lam: float) -> np.ndarray:
+        return widths[(cost + lam * size).argmin(axis=0)]
+
+    def spent(bits: np.ndarray) -> float:
+        return float(sum(row_bytes(b, width) * (bits == b).sum() for b in widths))
+
+    lo, hi = 0.0, 1.0
+    while spent(at(hi)) > budget and hi < 1e30:
+        lo, hi = hi, hi * 16
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if spent(at(mid)) <= budget else (mid, hi)
+    return at(hi).astype(np.int8)
+
+
+def store_grouped(build: Builder, tag: str, codes: np.ndarray, scale: np.ndarray,
+                  bits: np.ndarray) -> tuple[str, int]:
+    """Nodes that rebuild a float32 table (R, D) from rows stored grouped by width: per
+    width, the unsigned codes' bit planes packed over the whole group (no per-row padding)
+    and the rows' float16 scales; plus each row's width as a 3-bit map. The graph restores
+    row order by position = offset of the row's group + its rank within the group (CumSum
+    of the group's mask), then one Gather. Returns (output name, stored bytes)."""
+    rows, width = codes.shape
+    widths = [int(b) for b in ROW_BITS if (bits == b).any()]
+    which = np.array([widths.index(int(b)) for b in bits], np.uint8)
+    map_bits = max(1, int(len(widths) - 1).bit_length())
+    kind = build.unpack_planes(tag + "/map", which[None, :], map_bits, rows)   # (1, R)
+    groups, positions, offset, stored = [], [], 0, 0
+    for k, b in enumerate(widths):
+        mine = bits == b
+        n = int(mine.sum())
+        limit = 2 ** (b - 1) - 1
+        u = (codes[mine].astype(np.int16) + limit + 1).astype(np.uint8).reshape(1, -1)
+        sub = f"{tag}/g{b}"
+        planes = build.unpack_planes(sub, u, b, n * width)
+        centred = build.node("Sub", [planes, build.const(
+            sub + "/offset", np.array(limit + 1, np.float32))], sub + "/centred")
+        centred = build.node("Reshape", [centred, build.const(
+            sub + "/shape", np.array([n, width], np.int64))], sub + "/matrix")
+        groups.append(build.scaled(sub, centred, scale[mine][:, None]))
+        stored += int(np.ceil(n * width * b / 8)) + scale[mine].nbytes
+        mask = build.node("Cast", [build.node("Equal", [kind, build.const(
+            sub + "/kind", np.array(k, np.float32))], sub + "/is")], sub + "/mask", to=INT64)
+        rank = build.node("CumSum", [mask, build.const(sub + "/axis", np.array(1, np.int64))],
+                          sub + "/rank")
+        at = build.node("Add", [rank, build.const(sub + "/first", np.array(offset - 1,
+                                                                          np.int64))], sub + "/at")
+        positions.append(build.node("Mul", [at, mask], sub + "/pos"))
+        offset += n
+    stored += int(np.ceil(rows * map_bits / 8))
+    position = positions[0]
+    for k, other in enumerate(positions[1:]):
+        position = build.node("Add", [position, other], f"{tag}/pos{k}")
+    position = build.node("Reshape", [position, build.const(
+        tag + "/flat", np.array([-1], np.int64))], tag + "/position")
+    table = groups[0] if len(groups) == 1 else build.node("Concat", groups, tag + "/grouped",
+                                                           axis=0)
+    return build.node("Gather", [table, position], tag + "/table", axis=0), stored
 
 
 def low_bit_rows(values: np.ndarray, bits: int, hessian: np.ndarray | None = None
@@ -167,8 +283,10 @@ def quantize_weights(model, embedding_bits: np.ndarray | None = None,
                      embedding_hessian: np.ndarray | None = None):
     """A copy of ``model`` whose weight initializers are stored quantised (see the module
     docstring). ``embedding_bits``: bits (8, 5 or 4) of each embedding row (from
-    :func:`row_bits`); None keeps every row at 8 bits. ``embedding_hessian``: (D, D)
-    sensitivity of what reads the embedding (:func:`conv_hessian`), for the low-bit rows.
+    :func:`row_bits`, or any widths of :data:`ROW_BITS` from :func:`allocate_bits`: rows then
+    are stored grouped by width, see :func:`store_grouped`); None keeps every row at 8 bits.
+    ``embedding_hessian``: (D, D) sensitivity of what reads the embedding
+    (:func:`conv_hessian`), for the low-bit rows.
 
     Returns ``(model, report)``; the report says what was quantised and the worst error."""
     import onnx
@@ -196,11 +314,25 @@ def quantize_weights(model, embedding_bits: np.ndarray | None = None,
         if roles == {"Gather:0"} and w.ndim == 2 and len(w) >= 256:   # an embedding table
             bits = (np.full(len(w), 8, np.int8) if embedding_bits is None
                     else np.asarray(embedding_bits, np.int8))
-            if bits.shape != (len(w),) or not set(np.unique(bits)) <= {8, *LOW_BITS}:
-                raise ValueError(f"embedding bits must be 8, 4 or 5 for each of the {len(w)} "
+            if bits.shape != (len(w),) or not set(np.unique(bits)) <= set(ROW_BITS):
+                raise ValueError(f"embedding bits must be 3 to 8 for each of the {len(w)} "
                                  f"rows, got shape {bits.shape}")
             parts, rebuilt, stored = [], np.empty_like(w), 0
-            for k, (a, b, width) in enumerate(_segments(bits)):
+            if (len(_segments(bits)) > MAX_SEGMENTS       # a per-row allocation:
+                    or not set(np.unique(bits)) <= {8, *LOW_BITS}):   # grouped storage
+                if embedding_hessian is None:
+                    raise ValueError("a per-row width allocation needs the embedding hessian")
+                codes, scale = np.zeros(w.shape, np.int8), np.ones(len(w), np.float16)
+                for b in np.unique(bits):
+                    mine = bits == b
+                    codes[mine], scale[mine], rebuilt[mine], _ = coded_rows(
+                        w[mine], int(b), embedding_hessian)
+                table, stored = store_grouped(build, tag, codes, scale, bits)
+                build.node("Identity", [table], name, exact=True)
+                segments = []
+            else:
+                segments = _segments(bits)
+            for k, (a, b, width) in enumerate(segments):
                 if width == 8:
                     codes, scale, back = int8_rows(w[a:b])
                     parts.append(build.dequantize_rows(f"{tag}/seg{k}", codes, scale[:, None]))
@@ -213,10 +345,11 @@ def quantize_weights(model, embedding_bits: np.ndarray | None = None,
                 rebuilt[a:b] = back
             if len(parts) == 1:
                 build.node("Identity", parts, name, exact=True)
-            else:
+            elif parts:
                 build.node("Concat", parts, name, exact=True, axis=0)
             kind = {"kind": "embedding", **{f"int{n}_rows": int((bits == n).sum())
-                                            for n in (8, 5, 4)}}
+                                            for n in sorted(ROW_BITS, reverse=True)
+                                            if n in (8, 5, 4) or (bits == n).any()}}
         elif roles <= {"Conv:1", "MatMul:1"} and w.ndim >= 2:
             axis = 0 if "Conv:1" in roles else w.ndim - 1      # the output channels
             moved = np.moveaxis(w, axis, 0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-FLOAT, BOOL = 1, 9        # onnx.TensorProto data types
+FLOAT, INT64, BOOL = 1, 7, 9        # onnx.TensorProto data types
 
 
 def pack_bits(bits: np.ndarray) -> np.ndarray:
@@ -107,3 +107,17 @@ class Builder:
         """float32 (R, width) of 0/1 from :func:`pack_bits` output."""
         return self._split(tag, self.const(tag + "/packed", packed), len(packed), 8, width,
                            1, 1)
+
+    def unpack_planes(self, tag: str, values: np.ndarray, bits: int, width: int) -> str:
+        """float32 (1, width) of the unsigned ``bits``-bit ``values`` (1, width), stored as
+        ``bits`` bit planes, each packed by :func:`pack_bits` (bits * width / 8 bytes)."""
+        values = np.asarray(values, np.uint8)
+        total = None
+        for p in range(bits):
+            plane = self.unpack_bits(f"{tag}/p{p}", pack_bits((values >> p) & 1), width)
+            if p:
+                plane = self.node("Mul", [plane, self.const(
+                    f"{tag}/w{p}", np.array(2 ** p, np.float32))], f"{tag}/x{p}")
+            total = plane if total is None else self.node("Add", [total, plane],
+                                                          f"{tag}/sum{p}")
+        return total
