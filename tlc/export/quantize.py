@@ -113,21 +113,24 @@ def row_bytes(bits: int, width: int) -> float:
     return width * bits / 8 + 2
 
 
-def coded_rows(values: np.ndarray, bits: int, hessian: np.ndarray
+def coded_rows(values: np.ndarray, bits: int, hessian: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows at ``bits`` (3..8) bits: (codes int8 in [-L, L], scales float16, rebuilt
-    float32, error d^T H d of each row). Each row takes the clipping range of
-    :data:`CLIPS` with the smallest error, and is rounded error-compensating."""
+    float32, error of each row). Each row takes the clipping range of :data:`CLIPS` with
+    the smallest error; the error is d^T H d with ``hessian`` H (D, D) and the rounding
+    error-compensating (:func:`_compensated`), or |d|^2 and plain rounding without it."""
     limit = 2 ** (bits - 1) - 1
     x = values.astype(np.float64)
+    h = np.eye(x.shape[1]) if hessian is None else hessian.astype(np.float64)
     best_err = np.full(len(x), np.inf)
     codes = np.zeros(x.shape, np.int8)
     scale = np.ones(len(x), np.float16)
     for clip in CLIPS:
-        _, s = _symmetric(values, limit, clip)
-        c = _compensated(values, s.astype(np.float32), limit, hessian)
+        c, s = _symmetric(values, limit, clip)
+        if hessian is not None:
+            c = _compensated(values, s.astype(np.float32), limit, hessian)
         d = c * s.astype(np.float64)[:, None] - x
-        err = np.einsum("ij,jk,ik->i", d, hessian, d)
+        err = np.einsum("ij,jk,ik->i", d, h, d)
         better = err < best_err
         codes[better], scale[better], best_err[better] = c[better], s[better], err[better]
     return codes, scale, codes.astype(np.float32) * scale.astype(np.float32)[:, None], best_err
@@ -143,19 +146,19 @@ def allocate_bits(errors: dict[int, np.ndarray], weight: np.ndarray, budget: flo
     cost = np.stack([weight * errors[b] for b in widths])          # (widths, rows)
     size = np.array([row_bytes(b, width) for b in widths])[:, None]
 
-    def at(lam: float) -> np.ndarray:
-        return widths[(cost + lam * size).argmin(axis=0)]
+    def at(lam: float) -> np.ndarray:          # index into ``widths`` of each row's choice
+        return (cost + lam * size).argmin(axis=0)
 
-    def spent(bits: np.ndarray) -> float:
-        return float(sum(row_bytes(b, width) * (bits == b).sum() for b in widths))
+    def spent(lam: float) -> float:
+        return float(size[at(lam), 0].sum())
 
     lo, hi = 0.0, 1.0
-    while spent(at(hi)) > budget and hi < 1e30:
+    while spent(hi) > budget and hi < 1e30:
         lo, hi = hi, hi * 16
     for _ in range(100):
         mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if spent(at(mid)) <= budget else (mid, hi)
-    return at(hi).astype(np.int8)
+        lo, hi = (lo, mid) if spent(mid) <= budget else (mid, hi)
+    return widths[at(hi)].astype(np.int8)
 
 
 def store_grouped(build: Builder, tag: str, codes: np.ndarray, scale: np.ndarray,
@@ -167,7 +170,7 @@ def store_grouped(build: Builder, tag: str, codes: np.ndarray, scale: np.ndarray
     of the group's mask), then one Gather. Returns (output name, stored bytes)."""
     rows, width = codes.shape
     widths = [int(b) for b in ROW_BITS if (bits == b).any()]
-    which = np.array([widths.index(int(b)) for b in bits], np.uint8)
+    which = np.searchsorted(widths, bits).astype(np.uint8)       # index of each row's width
     map_bits = max(1, int(len(widths) - 1).bit_length())
     kind = build.unpack_planes(tag + "/map", which[None, :], map_bits, rows)   # (1, R)
     groups, positions, offset, stored = [], [], 0, 0
@@ -209,30 +212,15 @@ def low_bit_rows(values: np.ndarray, bits: int, hessian: np.ndarray | None = Non
 
     Codes c in [-L, L] (L = 7 or 15) are stored unsigned, u = c + L + 1: its low four bits
     as nibbles (``"nibbles"``, :func:`pack_nibbles`), for 5 bits its top bit as a bit plane
-    (``"top"``, :func:`pack_bits`). Each row takes the clipping range of :data:`CLIPS` with
-    the smallest error; the error is d^T H d with ``hessian`` H (D, D) and the rounding
-    error-compensating (:func:`_compensated`), or |d|^2 and plain rounding without it."""
+    (``"top"``, :func:`pack_bits`); rows are coded by :func:`coded_rows`."""
     if bits not in LOW_BITS:
         raise ValueError(f"low-bit rows take {LOW_BITS} bits, not {bits}")
-    limit = 2 ** (bits - 1) - 1
-    x = values.astype(np.float64)
-    h = np.eye(x.shape[1]) if hessian is None else hessian.astype(np.float64)
-    best_err = np.full(len(x), np.inf)
-    codes = np.zeros(x.shape, np.int8)
-    scale = np.ones(len(x), np.float16)
-    for clip in CLIPS:
-        c, s = _symmetric(values, limit, clip)
-        if hessian is not None:
-            c = _compensated(values, s.astype(np.float32), limit, hessian)
-        d = c * s.astype(np.float64)[:, None] - x
-        err = np.einsum("ij,jk,ik->i", d, h, d)
-        better = err < best_err
-        codes[better], scale[better], best_err[better] = c[better], s[better], err[better]
-    unsigned = (codes.astype(np.int16) + limit + 1).astype(np.uint8)
+    codes, scale, rebuilt, _ = coded_rows(values, bits, hessian)
+    unsigned = (codes.astype(np.int16) + 2 ** (bits - 1)).astype(np.uint8)
     stored = {"nibbles": pack_nibbles(unsigned & 15)}
     if bits == 5:
         stored["top"] = pack_bits(unsigned >> 4)
-    return stored, scale, codes.astype(np.float32) * scale.astype(np.float32)[:, None]
+    return stored, scale, rebuilt
 
 
 def rebuild_low_bit_rows(build: Builder, tag: str, stored: dict[str, np.ndarray],
@@ -279,6 +267,42 @@ def _segments(values: np.ndarray) -> list[tuple[int, int, int]]:
     return [(a, b, int(values[a])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
+def _embedding(build: Builder, tag: str, name: str, w: np.ndarray, bits: np.ndarray,
+               hessian: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """Nodes that rebuild embedding table ``w`` as ``name`` with each row at ``bits``: a few
+    runs of 8, 5 and 4 bits (``--int8-rows``) stored run by run, anything else grouped by
+    width (:func:`store_grouped`). Returns (rebuilt table, stored bytes)."""
+    rebuilt = np.empty_like(w)
+    segments = _segments(bits)
+    if len(segments) > MAX_SEGMENTS or not set(np.unique(bits)) <= {8, *LOW_BITS}:
+        if hessian is None:
+            raise ValueError("a per-row width allocation needs the embedding hessian")
+        codes, scale = np.zeros(w.shape, np.int8), np.ones(len(w), np.float16)
+        for b in np.unique(bits):
+            mine = bits == b
+            codes[mine], scale[mine], rebuilt[mine], _ = coded_rows(w[mine], int(b), hessian)
+        table, stored = store_grouped(build, tag, codes, scale, bits)
+        build.node("Identity", [table], name, exact=True)
+        return rebuilt, stored
+    parts, stored = [], 0
+    for k, (a, b, width) in enumerate(segments):
+        if width == 8:
+            codes, scale, back = int8_rows(w[a:b])
+            parts.append(build.dequantize_rows(f"{tag}/seg{k}", codes, scale[:, None]))
+            stored += codes.nbytes + scale.nbytes
+        else:
+            arrays, scale, back = low_bit_rows(w[a:b], width, hessian)
+            parts.append(rebuild_low_bit_rows(build, f"{tag}/seg{k}", arrays, scale,
+                                              w.shape[1]))
+            stored += sum(x.nbytes for x in arrays.values()) + scale.nbytes
+        rebuilt[a:b] = back
+    if len(parts) == 1:
+        build.node("Identity", parts, name, exact=True)
+    else:
+        build.node("Concat", parts, name, exact=True, axis=0)
+    return rebuilt, stored
+
+
 def quantize_weights(model, embedding_bits: np.ndarray | None = None,
                      embedding_hessian: np.ndarray | None = None):
     """A copy of ``model`` whose weight initializers are stored quantised (see the module
@@ -317,36 +341,7 @@ def quantize_weights(model, embedding_bits: np.ndarray | None = None,
             if bits.shape != (len(w),) or not set(np.unique(bits)) <= set(ROW_BITS):
                 raise ValueError(f"embedding bits must be 3 to 8 for each of the {len(w)} "
                                  f"rows, got shape {bits.shape}")
-            parts, rebuilt, stored = [], np.empty_like(w), 0
-            if (len(_segments(bits)) > MAX_SEGMENTS       # a per-row allocation:
-                    or not set(np.unique(bits)) <= {8, *LOW_BITS}):   # grouped storage
-                if embedding_hessian is None:
-                    raise ValueError("a per-row width allocation needs the embedding hessian")
-                codes, scale = np.zeros(w.shape, np.int8), np.ones(len(w), np.float16)
-                for b in np.unique(bits):
-                    mine = bits == b
-                    codes[mine], scale[mine], rebuilt[mine], _ = coded_rows(
-                        w[mine], int(b), embedding_hessian)
-                table, stored = store_grouped(build, tag, codes, scale, bits)
-                build.node("Identity", [table], name, exact=True)
-                segments = []
-            else:
-                segments = _segments(bits)
-            for k, (a, b, width) in enumerate(segments):
-                if width == 8:
-                    codes, scale, back = int8_rows(w[a:b])
-                    parts.append(build.dequantize_rows(f"{tag}/seg{k}", codes, scale[:, None]))
-                    stored += codes.nbytes + scale.nbytes
-                else:
-                    arrays, scale, back = low_bit_rows(w[a:b], width, embedding_hessian)
-                    parts.append(rebuild_low_bit_rows(build, f"{tag}/seg{k}", arrays, scale,
-                                                      w.shape[1]))
-                    stored += sum(x.nbytes for x in arrays.values()) + scale.nbytes
-                rebuilt[a:b] = back
-            if len(parts) == 1:
-                build.node("Identity", parts, name, exact=True)
-            elif parts:
-                build.node("Concat", parts, name, exact=True, axis=0)
+            rebuilt, stored = _embedding(build, tag, name, w, bits, embedding_hessian)
             kind = {"kind": "embedding", **{f"int{n}_rows": int((bits == n).sum())
                                             for n in sorted(ROW_BITS, reverse=True)
                                             if n in (8, 5, 4) or (bits == n).any()}}
