@@ -593,6 +593,7 @@ def inspect_cmd(
 ) -> None:
     """Show what an exported model says about itself: labels, input, tlc version, tokenizer
     checksum, quantisation, validation and evaluation figures, training configuration."""
+    from tlc import metadata as meta
     from tlc.metadata import read_metadata
     from tlc.session import open_session, read_model
 
@@ -604,33 +605,52 @@ def inspect_cmd(
     if not any(k.startswith("tlc.") for k in props):
         typer.echo(f"{model_path}: no tlc metadata (not written by `tlc export`)")
         return
+    damaged = meta.problems(props)
     inputs = ", ".join(f"{i.name}: {i.type}{i.shape}" for i in session.get_inputs())
     outputs = ", ".join(f"{o.name}: {o.type}{o.shape}" for o in session.get_outputs())
+    labels = props.get(meta.LABELS)
     typer.echo(f"{model_path} ({model_path.stat().st_size:,} bytes)")
     typer.echo(f"  inputs:        {inputs}")
     typer.echo(f"  outputs:       {outputs}")
-    typer.echo(f"  labels:        {', '.join(props.get('tlc.labels', []))}")
-    typer.echo(f"  tlc version:   {props.get('tlc.version')}")
-    typer.echo(f"  tokenizer:     sha256 {props.get('tlc.tokenizer_sha256')}")
-    typer.echo(f"  quantisation:  {_quantization_line(props.get('tlc.quantization'))}")
-    validation = props.get("tlc.validation")
+    typer.echo(f"  labels:        {', '.join(labels) if meta.LABELS not in damaged else '?'}")
+    typer.echo(f"  tlc version:   {props.get(meta.VERSION)}")
+    typer.echo(f"  tokenizer:     sha256 {props.get(meta.TOKENIZER_SHA256)}")
+    quantization = meta.entry(props, meta.QUANTIZATION)
+    if quantization is not None or meta.QUANTIZATION not in damaged:
+        typer.echo(f"  quantisation:  {_quantization_line(quantization)}")
+    validation = meta.entry(props, meta.VALIDATION)
     if validation:
-        typer.echo(f"  validation:    {validation['documents']:,} documents of "
-                   f"{validation.get('data')}, max |onnx - keras| "
-                   f"{validation['max_abs_diff']:.2e}, labels agree "
-                   f"{100 * validation['label_agreement']:.2f}%")
-        if "accuracy_drop" in validation:
-            typer.echo(f"                 accuracy keras {validation['keras_accuracy']:.2f}% "
-                       f"-> onnx {validation['onnx_accuracy']:.2f}%")
-    for name, report in (props.get("tlc.evaluation") or {}).items():
-        if isinstance(report, dict) and "accuracy" in report:
+        typer.echo(f"  validation:    {_validation_line(validation)}")
+    for name, report in (meta.entry(props, meta.EVALUATION) or {}).items():
+        if isinstance(report, dict) and isinstance(report.get("accuracy"), (int, float)):
+            n = report.get("n")
             typer.echo(f"  {name + ':':<14} accuracy {100 * report['accuracy']:.2f}% on "
-                       f"{report.get('n', '?'):,} documents")
-    config = props.get("tlc.config") or {}
-    grid = config.get("tokenizer", {})
-    typer.echo(f"  trained on:    {config.get('data', {}).get('train')} "
+                       f"{n if not isinstance(n, int) else f'{n:,}'} documents")
+    config = meta.entry(props, meta.CONFIG) or {}
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    grid = config.get("tokenizer") if isinstance(config.get("tokenizer"), dict) else {}
+    typer.echo(f"  trained on:    {data.get('train')} "
                f"(grid {grid.get('max_sentences')} x {grid.get('max_tokens')}; "
                "`--json` shows the whole configuration)")
+    for key, problem in damaged.items():
+        typer.secho(f"  damaged:       {key} is {problem}", err=True, fg="yellow")
+    if meta.LABELS in damaged:
+        raise TlcError(f"the model's {meta.LABELS} metadata is {damaged[meta.LABELS]}, so "
+                       "it cannot score", path=model_path,
+                       hint="export the run again with `tlc export`")
+
+
+def _validation_line(v: dict) -> str:
+    """The export-time comparison, as far as the record holds its fields."""
+    try:
+        line = (f"{v['documents']:,} documents of {v.get('data')}, max |onnx - keras| "
+                f"{v['max_abs_diff']:.2e}, labels agree {100 * v['label_agreement']:.2f}%")
+        if "accuracy_drop" in v:
+            line += (f"\n                 accuracy keras {v['keras_accuracy']:.2f}% -> onnx "
+                     f"{v['onnx_accuracy']:.2f}%")
+        return line
+    except (KeyError, TypeError, ValueError):
+        return f"(incomplete record) {json.dumps(v)[:200]}"
 
 
 # ------------------------------------------------------------------------------ predict
@@ -725,6 +745,13 @@ def _refused_split(r) -> str:
 def _quantization_line(q) -> str:
     if not isinstance(q, dict) or q.get("mode") == "float32" or "weights" not in q:
         return json.dumps(q)
+    try:
+        return _quantization_parts(q)
+    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError):
+        return f"(incomplete record) {json.dumps(q)[:200]}"
+
+
+def _quantization_parts(q: dict) -> str:
     parts = []
     for w in q["weights"]:
         if w.get("kind") == "embedding":

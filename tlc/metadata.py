@@ -47,3 +47,41 @@ def read_metadata(props: dict[str, str]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+# What each structured key must decode to; a file whose metadata was edited by hand or
+# damaged is reported key by key instead of failing somewhere downstream.
+_SHAPES = {CONFIG: dict, EVALUATION: dict, QUANTIZATION: dict, VALIDATION: dict}
+
+
+def labels_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a ``tlc.labels`` entry, or None when it is fine."""
+    if value is None:
+        return "missing"
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        return f"not a JSON list of strings ({json.dumps(value)[:60]})"
+    if len(value) < 2:
+        return f"{len(value)} label(s); a classifier has at least 2"
+    if len(set(value)) != len(value):
+        return "a label appears twice"
+    return None
+
+
+def problems(props: dict[str, Any]) -> dict[str, str]:
+    """Key -> what is wrong with it, for the ``tlc.*`` entries of decoded metadata."""
+    found: dict[str, str] = {}
+    if any(k.startswith("tlc.") for k in props):
+        problem = labels_problem(props.get(LABELS))
+        if problem:
+            found[LABELS] = problem
+    for key, shape in _SHAPES.items():
+        if key in props and props[key] is not None and not isinstance(props[key], shape):
+            found[key] = f"not a JSON object ({str(props[key])[:60]!r})"
+    return found
+
+
+def entry(props: dict[str, Any], key: str) -> Any:
+    """A structured entry if it has its proper shape, else None (see :func:`problems`)."""
+    value = props.get(key)
+    shape = _SHAPES.get(key)
+    return value if shape is None or isinstance(value, shape) else None

@@ -17,7 +17,36 @@ from tlc.errors import DataError
 
 ON_BAD_ROWS = ("error", "skip")
 
-SKIP_HINT = "fix the row, or pass --on-bad-rows skip to leave such rows out (they are counted)"
+SKIP_OPTION = "--on-bad-rows skip"
+"""How the command at hand asks to skip bad rows (``tlc train`` says it through --set)."""
+
+
+def skip_hint(option: str = SKIP_OPTION) -> str:
+    return f"fix the row, or pass {option} to leave such rows out (they are counted)"
+
+
+def row_text(record: Record, text_column: str) -> tuple[str, str | None]:
+    """The text of a row and why it cannot be used, if it cannot: the one bad-row rule that
+    training, evaluation, ``tlc data info`` and ``tlc predict`` all apply.
+
+    A row is bad when it could not be read (``record.error``: invalid UTF-8 or Unicode, a
+    malformed CSV row, a line that is not a JSON object), lacks the text field, holds a JSON
+    value that is not a string there (a number or an object would otherwise be read as its
+    JSON spelling), or holds only whitespace."""
+    if record.error is not None:
+        return record.fields.get(text_column, ""), record.error
+    if text_column not in record.fields:
+        return "", f"no text field {text_column!r} in this row"
+    text = record.fields[text_column]
+    if isinstance(record.parsed, dict):
+        value = record.parsed.get(text_column)
+        if value is not None and not isinstance(value, str):
+            kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list",
+                    dict: "an object"}.get(type(value), type(value).__name__)
+            return text, f"the text is {kind} in JSON, not a string"
+    if not text.strip():
+        return text, "empty text"
+    return text, None
 
 
 @dataclass
@@ -57,10 +86,13 @@ def iter_examples(
     label_column: str | None = "label",
     on_bad_rows: str = "error",
     skipped: Counter | None = None,
+    skip_option: str = SKIP_OPTION,
 ) -> Iterator[tuple[str, str | None]]:
-    """Yield (text, label) pairs; label is None when ``label_column`` is None (unlabelled)."""
+    """Yield (text, label) pairs; label is None when ``label_column`` is None (unlabelled).
+    ``skip_option`` is what the error's fix line tells the user to pass to skip bad rows."""
     if on_bad_rows not in ON_BAD_ROWS:
-        raise DataError(f"unknown --on-bad-rows {on_bad_rows!r}", hint="use 'error' or 'skip'")
+        raise DataError(f"unknown on_bad_rows value {on_bad_rows!r}",
+                        hint="use 'error' or 'skip'")
     skipped = skipped if skipped is not None else Counter()
     checked_columns = False
     for record in records:
@@ -72,27 +104,34 @@ def iter_examples(
             if label_column is not None and label_column not in record.fields:
                 raise _column_error("label", label_column, record, "--label-column")
             checked_columns = True
-        problem = record.error
-        text = record.fields.get(text_column, "")
+        text, problem = row_text(record, text_column)
         label = record.fields.get(label_column, "") if label_column is not None else None
-        if problem is None and not text.strip():
-            problem = "empty text"
         if problem is None and label is not None and not label.strip():
             problem = "empty label"
         if problem is not None:
             if on_bad_rows == "skip":
                 skipped[reason_key(problem)] += 1
                 continue
-            raise DataError(problem, path=record.source, line=record.line, hint=SKIP_HINT)
+            raise DataError(problem, path=record.source, line=record.line,
+                            hint=skip_hint(skip_option))
         yield text, (label.strip() if label is not None else None)
 
 
+# The kind of a row problem, for counts: "expected 4 fields, found 3" and "... found 5" are
+# both "wrong number of fields". Prefix -> name; a problem matching none is its own kind.
+_REASONS = (("not valid UTF-8", "not valid UTF-8"), ("not valid Unicode", "not valid Unicode"),
+            ("malformed CSV", "malformed CSV"), ("not valid JSON", "not valid JSON"),
+            ("expected a JSON object", "not a JSON object"),
+            ("expected ", "wrong number of fields"), ("no text field", "missing text"),
+            ("the text is ", "text not a string"), ("text too long", "text too long"),
+            ("could not score", "could not score"))
+
+
 def reason_key(problem: str) -> str:
-    """The kind of a row problem, for counts: "expected 4 fields, found 3" and "... found 5"
-    are both "wrong number of fields"."""
-    for key in ("not valid UTF-8", "malformed CSV", "not valid JSON", "expected "):
-        if problem.startswith(key):
-            return {"expected ": "wrong number of fields"}.get(key, key)
+    """The kind of a row problem, for the counts that every command prints."""
+    for prefix, name in _REASONS:
+        if problem.startswith(prefix):
+            return name
     return problem
 
 
@@ -103,6 +142,7 @@ def load_examples(
     text_column: str = "text",
     label_column: str | None = "label",
     on_bad_rows: str = "error",
+    skip_option: str = SKIP_OPTION,
 ) -> Examples:
     """Read a whole split into memory (texts, labels). Use :func:`iter_examples` to stream."""
     skipped: Counter = Counter()
@@ -114,6 +154,7 @@ def load_examples(
         label_column=label_column,
         on_bad_rows=on_bad_rows,
         skipped=skipped,
+        skip_option=skip_option,
     )
     for text, label in pairs:
         texts.append(text)

@@ -17,13 +17,14 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tlc.data.io import is_stdin, open_binary, strip_compression
 from tlc.errors import DataError
+from tlc.text import find_surrogate, replace_surrogates
 
 FORMATS = ("csv", "tsv", "jsonl", "fasttext", "text", "aclimdb")
 
@@ -93,7 +94,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 def _first_line_is_fasttext(path: Path) -> bool:
     with open_binary(path) as f:
         first = f.readline(4096)
-    return first.lstrip().startswith(FASTTEXT_PREFIX.encode())
+    return first.removeprefix(BOM).lstrip().startswith(FASTTEXT_PREFIX.encode())
 
 
 def looks_like_aclimdb(folder: Path) -> bool:
@@ -103,9 +104,12 @@ def looks_like_aclimdb(folder: Path) -> bool:
 
 
 def read_records(
-    path: str | os.PathLike[str], fmt: str | None = None, *, delimiter: str | None = None
+    path: str | os.PathLike[str], fmt: str | None = None, *, delimiter: str | None = None,
+    on_header: Callable[[list[str]], None] | None = None,
 ) -> Iterator[Record]:
-    """Yield every row of ``path`` as a :class:`Record` (streaming)."""
+    """Yield every row of ``path`` as a :class:`Record` (streaming). ``on_header`` is called
+    with the column names of a CSV/TSV header as soon as it is read, so that a writer knows
+    the columns even of a file that holds no data rows."""
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise DataError(
@@ -117,9 +121,9 @@ def read_records(
     source = os.fspath(path)
     with open_binary(path) as raw:
         if fmt == "csv":
-            yield from _tabular(_csv_rows(raw, delimiter or ","), source)
+            yield from _tabular(_csv_rows(raw, delimiter or ","), source, on_header)
         elif fmt == "tsv":
-            yield from _tabular(_tsv_rows(raw, delimiter or "\t"), source)
+            yield from _tabular(_tsv_rows(raw, delimiter or "\t"), source, on_header)
         elif fmt == "jsonl":
             yield from _read_jsonl(raw, source)
         elif fmt == "fasttext":
@@ -153,6 +157,19 @@ def _check_utf8(values: list[str]) -> tuple[list[str], str | None]:
             ]
             return fixed, "not valid UTF-8"
     return values, None
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _lines(raw) -> Iterator[tuple[int, bytes]]:
+    """(1-based number, line without its end) for line-based formats. A UTF-8 byte-order mark
+    (Notepad and Excel write one) is not part of the first line's content: it goes, as the
+    CSV/TSV header handling drops it."""
+    for number, line in enumerate(raw, start=1):
+        if number == 1 and line.startswith(BOM):
+            line = line[len(BOM):]
+        yield number, _strip_eol(line)
 
 
 def _strip_eol(line: bytes) -> bytes:
@@ -192,7 +209,8 @@ def _row_fields(header: list[str], values: list[str]) -> tuple[dict[str, str], s
 # ---------------------------------------------------------------- formats
 
 
-def _tabular(rows, source: str) -> Iterator[Record]:
+def _tabular(rows, source: str, on_header: Callable[[list[str]], None] | None = None
+             ) -> Iterator[Record]:
     """Header handling shared by CSV and TSV. ``rows`` yields (line, values, error); values is
     None for a row that could not be split into fields at all."""
     header: list[str] | None = None
@@ -207,6 +225,8 @@ def _tabular(rows, source: str) -> Iterator[Record]:
                     hint="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
                 )
             header = _header(values, source, line)
+            if on_header is not None:
+                on_header(list(header))
             continue
         fields, shape_error = _row_fields(header, values)
         yield Record(source, line, fields, error or shape_error)
@@ -229,7 +249,10 @@ def _csv_rows(raw, delimiter: str):
     on its first line (with that line's fields, read on their own), and the parser starts
     again on the line after it: one bad quote cannot take other rows with it."""
     # surrogateescape: a bad byte must not derail the parser; _check_utf8 reports it per row.
-    lines = iter(io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline=""))
+    # utf-8-sig: a byte-order mark must go before the parser sees it, or a quoted first
+    # column name ("\ufeff"id"") would keep its quotes.
+    lines = iter(io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape",
+                                  newline=""))
     pushed_back: collections.deque[str] = collections.deque()
     pending: list[str] = []      # the raw lines of the row being parsed
 
@@ -293,8 +316,7 @@ def _parses_strictly(lines: list[str], delimiter: str) -> bool:
 def _tsv_rows(raw, delimiter: str):
     # Plain TSV: one row per line, fields split on tabs, no quoting (IANA text/tab-separated
     # values). Quoted "TSV" exported from spreadsheets reads as CSV with delimiter "\t".
-    for number, line in enumerate(raw, start=1):
-        content = _strip_eol(line)
+    for number, content in _lines(raw):
         if content.strip():
             text, utf8_error = _decode(content)
             yield number, text.split(delimiter), utf8_error
@@ -313,34 +335,64 @@ def _json_value(v: object) -> str:
 
 
 def _read_jsonl(raw, source: str) -> Iterator[Record]:
-    for number, line in enumerate(raw, start=1):
-        content = _strip_eol(line)
+    for number, content in _lines(raw):
         if not content.strip():
             continue
-        text, utf8_error = _decode(content)
-        if utf8_error:
-            yield Record(source, number, {}, utf8_error)
-            continue
+        # Invalid UTF-8 is reported, but the line is still parsed (with U+FFFD in place of
+        # the bad bytes) so the row keeps its other fields, its id above all, as CSV does.
+        text, error = _decode(content)
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            yield Record(source, number, {}, f"not valid JSON: {e.msg} at column {e.colno}")
+            yield Record(source, number, {}, error or
+                         f"not valid JSON: {e.msg} at column {e.colno}")
             continue
         if not isinstance(obj, dict):
-            yield Record(
-                source, number, {}, f"expected a JSON object per line, found {type(obj).__name__}"
-            )
+            yield Record(source, number, {}, error or
+                         f"expected a JSON object per line, found {type(obj).__name__}")
             continue
-        yield Record(source, number, {str(k): _json_value(v) for k, v in obj.items()},
+        # JSON can spell half a UTF-16 pair ("\ud800"), which no UTF-8 text can hold: such a
+        # row is as bad as invalid UTF-8, reported, with U+FFFD in its place.
+        obj, where = _without_surrogates(obj)
+        if where is not None and error is None:
+            error = f"not valid Unicode: a lone surrogate escape in {where}"
+        yield Record(source, number, {str(k): _json_value(v) for k, v in obj.items()}, error,
                      parsed=obj)
+
+
+def _without_surrogates(value: Any, where: str = "") -> tuple[Any, str | None]:
+    """``value`` with every lone surrogate replaced by U+FFFD, and where the first one was
+    (a field name, ``"text"``), or None when there was none."""
+    if isinstance(value, str):
+        if find_surrogate(value) < 0:
+            return value, None
+        return replace_surrogates(value), where or "a value"
+    if isinstance(value, list):
+        found = None
+        items = []
+        for item in value:
+            item, w = _without_surrogates(item, where)
+            items.append(item)
+            found = found or w
+        return (items, found) if found else (value, None)
+    if isinstance(value, dict):
+        found = None
+        out = {}
+        for k, v in value.items():
+            name = f"field {k!r}" if not where else where
+            k2, wk = _without_surrogates(k, f"a field name ({replace_surrogates(k)!r})")
+            v2, wv = _without_surrogates(v, name)
+            out[k2] = v2
+            found = found or wk or wv
+        return (out, found) if found else (value, None)
+    return value, None
 
 
 _SPACE = re.compile(r"[ \t]+")
 
 
 def _read_fasttext(raw, source: str) -> Iterator[Record]:
-    for number, line in enumerate(raw, start=1):
-        content = _strip_eol(line)
+    for number, content in _lines(raw):
         if not content.strip():
             continue
         text, utf8_error = _decode(content)
@@ -363,8 +415,8 @@ def _read_fasttext(raw, source: str) -> Iterator[Record]:
 def _read_text(raw, source: str) -> Iterator[Record]:
     # One document a line; an empty line is an (empty) document, not a separator, so that
     # output rows line up with input lines when scoring.
-    for number, line in enumerate(raw, start=1):
-        text, utf8_error = _decode(_strip_eol(line))
+    for number, content in _lines(raw):
+        text, utf8_error = _decode(content)
         yield Record(source, number, {"text": text}, utf8_error)
 
 

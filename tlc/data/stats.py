@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tlc.data.dataset import UNLABELLED_SPLITS, Dataset
-from tlc.data.examples import reason_key
+from tlc.data.examples import reason_key, row_text
 from tlc.data.labels import label_sort_key
 from tlc.data.readers import read_records
 
@@ -65,12 +65,7 @@ def split_stats(
             stats.columns = list(record.fields)
         if progress is not None:
             progress.update(1)
-        problem = record.error
-        text = record.fields.get(text_column)
-        if problem is None and text is None:
-            problem = f"no {text_column!r} column"
-        elif problem is None and not text.strip():
-            problem = "empty text"
+        text, problem = row_text(record, text_column)
         if problem is not None:
             bad[reason_key(problem)] += 1
             if len(stats.bad_examples) < 5:

@@ -26,6 +26,7 @@ from .. import __version__
 from .. import metadata as meta
 from ..errors import TlcError
 from ..session import open_session
+from ..text import model_text
 from .compact import compact
 from .compose import TEXT, text_classifier
 from .network import IDS, network_to_onnx
@@ -394,7 +395,8 @@ def compare(model_bytes: bytes, reference: Reference, ids_input: bool) -> dict[s
     got = []
     for start in range(0, len(texts), 256):
         feed = ({IDS: reference.grids[start:start + 256]} if ids_input
-                else {TEXT: np.array(texts[start:start + 256], dtype=object)})
+                else {TEXT: np.array([model_text(t) for t in texts[start:start + 256]],
+                                     dtype=object)})
         got.append(session.run(None, feed)[0])
     proba = np.concatenate(got) if got else np.zeros_like(want)
     diff = np.abs(proba - want).max(axis=1) if len(texts) else np.zeros(0)

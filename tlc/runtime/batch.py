@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tlc.data.examples import reason_key, row_text
 from tlc.data.io import is_stdin, strip_compression
 from tlc.data.readers import EXTENSIONS, FORMATS, Record, detect_format, read_records
 from tlc.errors import DataError, TlcError
@@ -92,18 +93,6 @@ class Summary:
         if self.output_closed:
             text += "\nstopped early: the reader of standard output closed it"
         return text
-
-
-def reason_key(problem: str) -> str:
-    """The kind of a row problem, for the summary's counts."""
-    for key, name in (("not valid UTF-8", "not valid UTF-8"), ("malformed CSV", "malformed CSV"),
-                      ("not valid JSON", "not valid JSON"),
-                      ("expected a JSON object", "not a JSON object"),
-                      ("expected ", "wrong number of fields"), ("no text field", "missing text"),
-                      ("text too long", "text too long"), ("could not score", "could not score")):
-        if problem.startswith(key):
-            return name
-    return problem
 
 
 # ---------------------------------------------------------------- where and how to write
@@ -201,10 +190,11 @@ class _Rows:
 # ---------------------------------------------------------------- reading
 
 
-def _records(path: str | os.PathLike[str], fmt: str, keep_json: bool
-             ) -> Iterator[tuple[Record, Any]]:
-    """(record, its JSON object when the output keeps JSON values as they were, else None)."""
-    for record in read_records(path, fmt):
+def _records(path: str | os.PathLike[str], fmt: str, keep_json: bool,
+             header: list[str]) -> Iterator[tuple[Record, Any]]:
+    """(record, its JSON object when the output keeps JSON values as they were, else None).
+    A CSV/TSV header's names land in ``header`` as soon as it is read."""
+    for record in read_records(path, fmt, on_header=header.extend):
         yield record, record.parsed if keep_json else None
 
 
@@ -408,7 +398,8 @@ def score_file(
     elif state == {}:
         say(f"nothing to resume for {out}: starting from the first row")
 
-    records = _records(input_path, in_fmt, keep_json=out_fmt == "jsonl")
+    header: list[str] = []
+    records = _records(input_path, in_fmt, keep_json=out_fmt == "jsonl", header=header)
     block_rows = classifier.batch_size * max(1, classifier.threads)
     checked: list[bool] = [False]
 
@@ -436,7 +427,8 @@ def score_file(
                 submitted = (block, prepared, future)
             if pending is not None:
                 if rows_writer is None:
-                    rows_writer = _first_rows(out_fmt, pending[0], classifier, text_column, say)
+                    rows_writer = _first_rows(out_fmt, pending[0], header, classifier,
+                                              text_column, say)
                     output.write(rows_writer.header())
                 _write_block(pending, rows_writer, output, summary)
                 output.save_progress({
@@ -450,7 +442,7 @@ def score_file(
             pending = submitted
             block, prepared = next_block() if block else ([], [])
         if rows_writer is None:  # no rows at all: the header alone
-            rows_writer = _Rows(out_fmt, [text_column], classifier.labels, "")
+            rows_writer = _first_rows(out_fmt, [], header, classifier, text_column, say)
             output.write(rows_writer.header())
         summary.seconds = time.perf_counter() - start
         output.finish()
@@ -523,12 +515,9 @@ def _read_block(records: Iterator[tuple[Record, Any]], n: int, *, source: str,
 def _prepare(record: Record, text_column: str, max_chars: int, fmt: str,
              checked: list[bool]) -> str | tuple[str]:
     """The text to score, or a 1-tuple holding the reason the row is not scored."""
-    error = record.error
-    if error and fmt == "fasttext" and "UTF-8" not in error:
-        error = None  # a missing __label__ prefix only matters for training
-    if error:
-        return (error,)
-    if not checked[0]:
+    if record.error and fmt == "fasttext" and "UTF-8" not in record.error:
+        record.error = None  # a missing __label__ prefix only matters for training
+    if record.error is None and not checked[0]:
         # The first good row fixes the columns: a wrong column name is a whole-file
         # problem, reported once, not as a million bad rows.
         if text_column not in record.fields:
@@ -537,11 +526,9 @@ def _prepare(record: Record, text_column: str, max_chars: int, fmt: str,
                             path=record.source, line=record.line,
                             hint="pass --text-column with the column holding the text")
         checked[0] = True
-    if text_column not in record.fields:
-        return (f"no text field {text_column!r} in this row",)
-    text = record.fields[text_column]
-    if not text.strip():
-        return ("empty text",)
+    text, problem = row_text(record, text_column)
+    if problem is not None:
+        return (problem,)
     if len(text) > max_chars:
         return (f"text too long ({len(text):,} characters; the limit is {max_chars:,}, "
                 "see --max-chars)",)
@@ -554,22 +541,27 @@ def _score_safely(classifier: Classifier, texts: list[str]) -> list:
     try:
         labels, proba = classifier.score(texts)
         return [(lab, p, None) for lab, p in zip(labels, proba, strict=True)]
+    except TlcError:  # the model itself is at fault (e.g. a damaged file): stop the run
+        raise
     except Exception:  # onnxruntime's own errors: find the row(s) responsible
         out = []
         for t in texts:
             try:
                 labels, proba = classifier.score([t])
                 out.append((labels[0], proba[0], None))
+            except TlcError:
+                raise
             except Exception as err:
                 out.append((None, None, f"could not score: {str(err).splitlines()[0]}"))
         return out
 
 
-def _first_rows(out_fmt: str, block: list[tuple[Record, Any]], classifier: Classifier,
-                text_column: str, say: Callable[[str], None]) -> _Rows:
-    """The output's columns, from the first good row (else the first row with fields)."""
-    columns: list[str] | None = None
-    for record, _ in block:
+def _first_rows(out_fmt: str, block: list[tuple[Record, Any]], header: list[str],
+                classifier: Classifier, text_column: str, say: Callable[[str], None]) -> _Rows:
+    """The output's columns: a CSV/TSV header's (even when no data row follows it), else
+    those of the first good row (else of the first row with fields)."""
+    columns: list[str] | None = list(header) or None
+    for record, _ in block if columns is None else ():
         if record.fields and (columns is None or record.error is None):
             columns = [c for c in record.fields if not c.startswith("_extra")]
             if record.error is None:

@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from tlc import metadata as meta
 from tlc.errors import TlcError
 from tlc.metadata import read_metadata
 from tlc.session import model_sha256, open_session, read_model
+from tlc.text import model_text
 
 DEFAULT_BATCH_SIZE = 32
 """Texts per onnxruntime run. The network's intermediate tensors grow with the batch (one
@@ -46,15 +48,6 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not on Linux
         return os.cpu_count() or 1
-
-
-def _clean_surrogates(text: str) -> str:
-    # A str holding lone surrogates (e.g. from bytes decoded with surrogateescape) cannot be
-    # handed to onnxruntime as UTF-8; replace them the way invalid bytes are replaced (U+FFFD).
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # surrogates outside the escape range
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 class Classifier:
@@ -105,19 +98,29 @@ class Classifier:
                     "text; the ids variant is for apps that tokenise on their own")
             raise TlcError(f"the model does not take text (its inputs: {found})", path=where,
                            hint="give a file written by `tlc export` without --ids-input")
-        labels = self.metadata.get("tlc.labels")
-        outputs = [o.name for o in self._session.get_outputs()]
-        if not isinstance(labels, list) or "probabilities" not in outputs:
-            raise TlcError("no tlc label metadata or `probabilities` output: not a file "
+        labels = self.metadata.get(meta.LABELS)
+        outputs = {o.name: o for o in self._session.get_outputs()}
+        if "probabilities" not in outputs or not any(k.startswith("tlc.")
+                                                     for k in self.metadata):
+            raise TlcError("no tlc metadata or `probabilities` output: not a file "
                            "written by `tlc export`", path=where,
                            hint="export the run with `tlc export RUN --out model.onnx`")
-        self.labels: tuple[str, ...] = tuple(str(x) for x in labels)
-        self.version: str | None = self.metadata.get("tlc.version")
-        self.format_version: str | None = self.metadata.get("tlc.format")
-        self.config: dict | None = self.metadata.get("tlc.config")
-        self.evaluation: dict | None = self.metadata.get("tlc.evaluation")
-        self.quantization: dict | None = self.metadata.get("tlc.quantization")
-        self.validation: dict | None = self.metadata.get("tlc.validation")
+        problem = meta.labels_problem(labels)
+        if problem:
+            raise TlcError(f"the model's {meta.LABELS} metadata is damaged: {problem}",
+                           path=where, hint="export the run again with `tlc export`")
+        width = outputs["probabilities"].shape[-1] if outputs["probabilities"].shape else None
+        if isinstance(width, int) and width != len(labels):
+            raise TlcError(f"the model has {width} probability columns but {len(labels)} "
+                           f"labels in its {meta.LABELS} metadata", path=where,
+                           hint="export the run again with `tlc export`")
+        self.labels: tuple[str, ...] = tuple(labels)
+        self.version: str | None = self.metadata.get(meta.VERSION)
+        self.format_version: str | None = self.metadata.get(meta.FORMAT)
+        self.config: dict | None = meta.entry(self.metadata, meta.CONFIG)
+        self.evaluation: dict | None = meta.entry(self.metadata, meta.EVALUATION)
+        self.quantization: dict | None = meta.entry(self.metadata, meta.QUANTIZATION)
+        self.validation: dict | None = meta.entry(self.metadata, meta.VALIDATION)
         self.tokenizer_sha256: str | None = self.metadata.get("tlc.tokenizer_sha256")
         self._names = np.array(self.labels, dtype=object)
         self._pool: ThreadPoolExecutor | None = None
@@ -172,12 +175,16 @@ class Classifier:
         return [texts[i : i + size] for i in range(0, n, size)]
 
     def _run(self, chunk: list[str]) -> np.ndarray:
-        feed = np.array(chunk, dtype=object)
-        try:
-            return self._session.run(["probabilities"], {"text": feed})[0]
-        except UnicodeEncodeError:
-            feed = np.array([_clean_surrogates(t) for t in chunk], dtype=object)
-            return self._session.run(["probabilities"], {"text": feed})[0]
+        feed = np.array([model_text(t) for t in chunk], dtype=object)
+        proba = self._session.run(["probabilities"], {"text": feed})[0]
+        if proba.shape != (len(chunk), len(self.labels)):
+            # A hand-made or damaged file: never hand back rows that belong to no text.
+            raise TlcError(
+                f"the model returned probabilities of shape {tuple(proba.shape)} for "
+                f"{len(chunk)} texts and {len(self.labels)} labels", path=self.path,
+                hint="export the run again with `tlc export`; this file does not behave as "
+                "one written by it")
+        return proba
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:

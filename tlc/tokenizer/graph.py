@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from tlc.session import open_session
+from tlc.text import model_text
 from tlc.tokenizer.clean import CLEANUP_RULES
 
 CONTRIB_DOMAIN = "ai.onnx.contrib"
@@ -97,7 +98,8 @@ class GraphEncoder:
         self._threads = max(1, threads)
 
     def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        ids, offsets = self._session.run(None, {"text": np.array(texts, dtype=object)})
+        feed = np.array([model_text(t) for t in texts], dtype=object)  # as scoring does
+        ids, offsets = self._session.run(None, {"text": feed})
         return ids.astype(np.int64), np.diff(offsets)
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tlc.errors import TlcError
+from tlc.text import model_text
 from tlc.tokenizer.clean import clean
 from tlc.tokenizer.graph import GraphEncoder
 from tlc.tokenizer.grid import grid_from_flat, starts_word_table, terminal_table
@@ -309,7 +310,7 @@ class _TrainingSentences:
     def __iter__(self) -> Iterator[str]:
         try:
             for doc in self.docs:
-                for sentence in _ROUGH_SENTENCE_END.split(clean(doc)):
+                for sentence in _ROUGH_SENTENCE_END.split(clean(model_text(doc))):
                     sentence = sentence.strip()
                     # Run-ons without punctuation for 4 kB are dropped, as sentencepiece would.
                     if sentence and len(sentence.encode("utf-8")) <= MAX_SENTENCE_BYTES:
