@@ -5,16 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tlc.train  # noqa: F401  (loads onnxruntime-extensions before TensorFlow: keep first)
-
-# isort: split
-
-import keras
-
 from tlc.errors import TlcError
+from tlc.train import import_keras
 from tlc.train.layers import KMaxPooling, MaskedMean, PaddingMask
 from tlc.train.model import ModelConfig, build_model, check_grid
 from tlc.train.transfer import pseudo_labels, transfer_weights
+
+keras = import_keras()  # the tlc way: onnxruntime-extensions before TensorFlow
 
 TINY = ModelConfig(embedding_dim=4, word_filters=6, sentence_filters=5, hidden_units=4,
                    dropout=0.0, embedding_dropout=0.0)

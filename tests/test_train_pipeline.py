@@ -320,7 +320,9 @@ def test_cli_init_vectors_by_fetched_name(tmp_path):
     embedding size to the file's; an unfetched name says how to fetch it."""
     import gzip
 
-    import keras
+    from tlc.train import import_keras
+
+    keras = import_keras()
 
     data_dir = tmp_path / "data"
     (data_dir / "glove").mkdir(parents=True)

@@ -578,8 +578,11 @@ def export_cmd(
                     validation_data=validation_data, sample=sample, data_dir=data_dir,
                     force=force, say=lambda m: typer.echo(m, err=True))
     q = report.get("quantization")
-    size = (f"{report['bytes']:,} bytes ({q['float32_file_bytes'] / q['bytes']:.2f}x smaller "
-            "than float32)" if q else f"{report['bytes']:,} bytes")
+    # One figure for the file: its size on disk. The quantisation steps above report the
+    # graph before metadata, which the ratio compares; both are named so they cannot clash.
+    size = (f"{report['bytes']:,} bytes on disk (graph {q['bytes']:,} bytes + metadata; "
+            f"{q['float32_file_bytes'] / q['bytes']:.2f}x smaller than float32)"
+            if q else f"{report['bytes']:,} bytes")
     typer.echo(f"model -> {report['out']}: {size}, input {report['input']}, "
                f"opset {report['opset']}")
 
@@ -725,9 +728,20 @@ def _named_input(spec: str, data_dir: Path | None) -> tuple[str, str | None]:
     """``NAME:SPLIT`` of a data set in the data folder -> its file, and a default output in
     the current folder (the data folder may be read-only, and is no place for results). A
     path that exists is always taken as a path."""
-    if spec == "-" or ":" not in spec or Path(spec).exists():
+    if spec == "-" or Path(spec).exists():
         return spec, None
     from tlc.data.dataset import open_dataset, parse_source
+
+    if ":" not in spec:
+        try:  # a data set's name alone: say how to name one of its splits
+            ds = open_dataset(spec, data_dir)
+        except DataError:
+            raise DataError("no such file", path=spec, hint="check the path (relative paths "
+                            "start at the current folder)") from None
+        split = "test" if "test" in ds.splits else ds.splits[0]
+        raise DataError(f"no such file, but {spec!r} is a data set in the data folder (splits: "
+                        f"{', '.join(ds.splits)})", path=spec,
+                        hint=f"name the split to score: {spec}:{split}")
     from tlc.data.io import strip_compression
 
     name, split = parse_source(spec)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tlc.data.examples import Examples, load_examples
+from tlc.data.examples import SKIP_OPTION, Examples, load_examples
 from tlc.data.io import strip_compression
 from tlc.data.readers import EXTENSIONS, looks_like_aclimdb
 from tlc.errors import DataError
@@ -75,6 +75,7 @@ class Dataset:
         text_column: str = "text",
         label_column: str | None = "label",
         on_bad_rows: str = "error",
+        skip_option: str = SKIP_OPTION,
     ) -> Examples:
         if split in UNLABELLED_SPLITS:
             label_column = None
@@ -84,6 +85,7 @@ class Dataset:
             text_column=text_column,
             label_column=label_column,
             on_bad_rows=on_bad_rows,
+            skip_option=skip_option,
         )
 
 
@@ -157,6 +159,18 @@ def open_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     folder = root / _registry_folder(name)
     if folder.is_dir():
         return dataset_from_folder(folder, name)
+    head, sep, tail = name.rpartition(":")
+    if sep and head and tail not in SPLITS:
+        # "imdb:tset": the data set is there, only the split name is wrong.
+        try:
+            known = open_dataset(head, data_dir)
+        except DataError:
+            known = None
+        if known is not None:
+            raise DataError(f"data set {head!r} has no split {tail!r} (it has: "
+                            f"{', '.join(known.splits)})", path=known.root,
+                            hint=f"use {head}:{known.splits[0]}, or name another of its "
+                            "splits")
     available = sorted(d.name for d in root.iterdir() if d.is_dir() and not
                        d.name.startswith(".")) if root.is_dir() else []
     raise DataError(
@@ -179,7 +193,7 @@ def iter_texts(specs: Iterable[str], data_dir: str | os.PathLike[str] | None = N
                text_column: str = "text", fmt: str | None = None, on_bad_rows: str = "error",
                skipped: Counter | None = None,
                default_splits: Callable[[Dataset], list[str]] | None = None,
-               allow_test: bool = True) -> Iterator[str]:
+               allow_test: bool = True, skip_option: str = SKIP_OPTION) -> Iterator[str]:
     """The text of NAME, NAME:SPLIT, folder or file specs, streamed; labels are not read.
 
     A spec without a split means ``default_splits(dataset)``, by default every split except
@@ -202,5 +216,6 @@ def iter_texts(specs: Iterable[str], data_dir: str | os.PathLike[str] | None = N
         for s in splits:
             for text, _ in iter_examples(read_records(ds.path(s), ds.fmt),
                                          text_column=text_column, label_column=None,
-                                         on_bad_rows=on_bad_rows, skipped=skipped):
+                                         on_bad_rows=on_bad_rows, skipped=skipped,
+                                         skip_option=skip_option):
                 yield text

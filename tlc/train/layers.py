@@ -7,8 +7,10 @@ loads with ``safe_mode=True`` (no ``Lambda``).
 
 from __future__ import annotations
 
-import keras
-from keras import ops
+from . import import_keras
+
+keras = import_keras()
+ops = keras.ops
 
 PACKAGE = "tlc"
 

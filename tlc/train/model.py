@@ -103,9 +103,10 @@ def inherit_model(mine: ModelConfig, source: ModelConfig) -> ModelConfig:
 def build_model(config: ModelConfig, *, vocab_size: int, sentences: int, tokens: int,
                 n_classes: int, seed: int = 0):
     """A fresh, uncompiled Keras model: int32 ids (N, S, T) in, class probabilities out."""
-    import keras
-
+    from . import import_keras
     from .layers import KMaxPooling, MaskedMean, PaddingMask
+
+    keras = import_keras()
 
     check_grid(config, sentences, tokens)
     if n_classes < 2:

@@ -23,6 +23,7 @@ from ..errors import DataError, TlcError
 from ..tokenizer import Tokenizer
 from .config import RunConfig
 from .run import (
+    CHECKPOINT_DIR,
     CONFIG_FILE,
     MODEL_FILE,
     RUN_FILE,
@@ -33,7 +34,9 @@ from .run import (
     run_state,
     write_json,
 )
-from .trainer import CHECKPOINT_DIR, Trainer, TrainingData
+
+# `tlc train` has no --on-bad-rows option: every setting goes through --set.
+SKIP_OPTION = "--set data.on_bad_rows=skip"
 
 
 def _say(message: str, quiet: bool) -> None:
@@ -54,7 +57,8 @@ def load_training_split(config: RunConfig, data_dir) -> Split:
     name, split = parse_source(d.train)
     ds = open_dataset(name, data_dir, d.format)
     examples = ds.load(split or "train", text_column=d.text_column,
-                       label_column=d.label_column, on_bad_rows=d.on_bad_rows)
+                       label_column=d.label_column, on_bad_rows=d.on_bad_rows,
+                       skip_option=SKIP_OPTION)
     if examples.skipped:
         print(examples.skipped_summary(), file=sys.stderr)
     if examples.labels is None:
@@ -69,6 +73,7 @@ def load_texts(specs: list[str], config: RunConfig, data_dir) -> list[str]:
     one, else 'train'); labels, if the file has them, are ignored; test splits are refused."""
     return list(iter_texts(specs, data_dir, text_column=config.data.text_column,
                            on_bad_rows=config.data.on_bad_rows, allow_test=False,
+                           skip_option=SKIP_OPTION,
                            default_splits=lambda ds: ["unsup" if "unsup" in ds.files
                                                       else "train"]))
 
@@ -111,6 +116,21 @@ def prepare_tokenizer(config: RunConfig, source: Run | None, texts: list[str], d
     merged = {**base.config.to_dict(), "max_sentences": grid.max_sentences,
               "max_tokens": grid.max_tokens}
     return Tokenizer(base.model_proto, type(grid).from_dict(merged))
+
+
+def check_sources(config: RunConfig, data_dir) -> None:
+    """Every data set the run will read exists, with the split it names: a mistyped --data
+    or --unlabelled is reported before anything is written or TensorFlow starts."""
+    d = config.data
+    if not d.train:
+        raise TlcError("no training data given", hint="pass --data NAME or PATH")
+    name, split = parse_source(d.train)
+    open_dataset(name, data_dir, d.format).path(split or "train")
+    for spec in [*config.self_training.unlabelled, *d.tokenizer_text]:
+        name, split = parse_source(spec)
+        ds = open_dataset(name, data_dir)
+        if split is not None:
+            ds.path(split)
 
 
 def peak_memory_mb() -> float:
@@ -165,6 +185,7 @@ def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = Fa
                         "given", path=config.data.train,
                         hint="evaluate the source run directly (`tlc evaluate SOURCE DATA`), "
                         "or pass --unlabelled NAME:SPLIT to self-train on pseudo-labels")
+    check_sources(config, data_dir)
     resuming = prepare_out(out, force=force, resume=resume)
     try:
         return _train(config, out, source, resuming, data_dir=data_dir, quiet=quiet,
@@ -183,11 +204,13 @@ def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = Fa
 
 def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, data_dir,
            quiet: bool, started: float) -> Run:
-    import keras
-
+    from . import import_keras
     from .model import build_model
+    from .trainer import Trainer, TrainingData
     from .transfer import pseudo_labels, transfer_weights
     from .vectors import embedding_from_vectors, load_vectors
+
+    keras = import_keras()  # TensorFlow's start-up: only once the arguments are checked
 
     if resuming:
         saved = RunConfig.load(out / CONFIG_FILE)

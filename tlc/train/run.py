@@ -26,6 +26,8 @@ RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
 TOKENIZER_DIR = "tokenizer"
+CHECKPOINT_DIR = "checkpoint"   # written by the trainer while a run is unfinished
+PROGRESS_FILE = "progress.json"
 
 
 @dataclass
@@ -41,9 +43,10 @@ class Run:
     def model(self):
         """The Keras model, loaded on first use with ``safe_mode=True``."""
         if self._model is None:
-            import keras
+            from . import import_keras, layers
 
-            from . import layers  # noqa: F401  (registers the custom layers)
+            keras = import_keras()
+            del layers  # imported for its side effect: it registers the custom layers
 
             path = self.path / MODEL_FILE
             try:

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
 from ..errors import TlcError
+from . import import_keras
 from .config import TrainingConfig, TransferConfig
 from .metrics import balanced_accuracy
+from .run import CHECKPOINT_DIR, PROGRESS_FILE
 
-CHECKPOINT_DIR = "checkpoint"
-PROGRESS_FILE = "progress.json"
+keras = import_keras()
 LAST_MODEL = "last.keras"
 BEST_WEIGHTS = "best-weights.npz"
 
