@@ -1,4 +1,5 @@
-"""examples/c: C and C++ programs on onnxruntime's C API score exactly as tlc.runtime does.
+"""examples/c: a C program on onnxruntime's C API scores exactly as tlc.runtime does, and so
+does the README's C++ snippet.
 
 examples/c/build.sh is run once per session: it takes the onnxruntime library from the PyPI
 wheel of the onnxruntime version installed here (a program linked against one version refuses
@@ -165,14 +166,33 @@ def test_c_program_options_and_errors(c_build, model, tmp_path):
     assert missing.returncode == 1 and b"loading the model" in missing.stderr
 
 
-def test_cpp_program_scores_as_tlc_runtime(c_build, model):
-    if not (c_build / "tlc_score_cpp").is_file():
-        _require("no C++ compiler (`c++`): build.sh built the C program only")
-    texts = ["A wonderful product.", "", "terrible, broke in a day <br />", "这部电影很好 😀"]
-    out = subprocess.run([str(c_build / "tlc_score_cpp"), str(model),
-                          str(c_build / "libortextensions.so"), *texts],
-                         capture_output=True, timeout=60)
+def _readme_cpp() -> str:
+    """The C++ block of the README's embedding section."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("**C / C++**"):]
+    return section[section.index("```cpp\n") + 7 : section.index("```\n", 7)]
+
+
+def test_readme_cpp_snippet_compiles_and_scores_as_tlc_runtime(c_build, model, tmp_path):
+    if shutil.which("c++") is None:
+        _require("no C++ compiler (`c++`) to build the README's C++ snippet")
+    program = tmp_path / "snippet.cpp"
+    program.write_text('#include <cstdio>\n#include <cstdlib>\n#include <string>\n'
+                       '#include "onnxruntime_cxx_api.h"\n\nint main() {\n'
+                       + _readme_cpp() +
+                       '  std::printf("%s\\t%.9g\\t%.9g\\n", label.c_str(), p[0], p[1]);\n'
+                       '}\n', encoding="utf-8")
+    build = subprocess.run(["c++", "-std=c++17", "-Wall", "-Wextra", f"-I{c_build / 'include'}",
+                            "-o", str(tmp_path / "snippet"), str(program), f"-L{c_build}",
+                            "-lonnxruntime", f"-Wl,-rpath,{c_build}"],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0 and "warning:" not in build.stderr, build.stderr
+    # It opens "model.onnx" and "./libortextensions.so" in the current folder.
+    shutil.copy(model, tmp_path / "model.onnx")
+    shutil.copy(c_build / "libortextensions.so", tmp_path / "libortextensions.so")
+    out = subprocess.run([str(tmp_path / "snippet")], capture_output=True, cwd=tmp_path,
+                         timeout=60)
     assert out.returncode == 0, out.stderr.decode(errors="replace")
     labels, proba = _parse(out.stdout)
-    expected_labels, expected = Classifier.load(model).score(texts)
+    expected_labels, expected = Classifier.load(model).score(["A wonderful film."])
     assert labels == expected_labels and _same_bits(proba, expected)

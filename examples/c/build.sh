@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build examples/c/tlc_score (and tlc_score_cpp) against onnxruntime's C API, taking every part
+# Build examples/c/tlc_score against onnxruntime's C API, taking every part
 # from the package registries, into examples/c/build/ (gitignored; downloads are cached there).
 #
 #   examples/c/build.sh            # then: examples/c/build/tlc_score model.onnx < texts.txt
@@ -18,7 +18,7 @@
 #
 # Settings (environment): ORT_VERSION (the onnxruntime wheel to take the library from; a
 # program linked against one version refuses another, so build against the one you ship),
-# PYTHON (runs pip; default python3), CC, CXX, BUILD (default examples/c/build).
+# PYTHON (runs pip; default python3), CC, BUILD (default examples/c/build).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,7 +27,6 @@ NPM_VERSION=0.4.9          # com.github.asus4.onnxruntime{,-extensions}
 HEADERS_ORT=1.29.0         # the onnxruntime release those packages repackage
 PYTHON=${PYTHON:-python3}
 CC=${CC:-cc}
-CXX=${CXX:-c++}
 BUILD=${BUILD:-$here/build}
 
 case "$(uname -s)-$(uname -m)" in
@@ -87,13 +86,9 @@ if [ ! -f "$BUILD/libortextensions.so" ]; then
     --strip-components=4 package/Plugins/Linux/x64/libortextensions.so
 fi
 
-# 3. Compile. rpath $ORIGIN: the programs find libonnxruntime.so.1 beside themselves, wherever
-#    the folder is moved; they look for libortextensions.so there too (see tlc_score.c).
+# 3. Compile. rpath $ORIGIN: the program finds libonnxruntime.so.1 beside itself, wherever the
+#    folder is moved; it looks for libortextensions.so there too (see tlc_score.c).
 "$CC" -std=c11 -O2 -Wall -Wextra -I"$BUILD/include" -o "$BUILD/tlc_score" \
   "$here/tlc_score.c" -L"$BUILD" -lonnxruntime -Wl,-rpath,'$ORIGIN'
-if command -v "$CXX" >/dev/null; then
-  "$CXX" -std=c++17 -O2 -Wall -Wextra -I"$BUILD/include" -o "$BUILD/tlc_score_cpp" \
-    "$here/tlc_score.cpp" -L"$BUILD" -lonnxruntime -Wl,-rpath,'$ORIGIN'
-fi
 echo "built $BUILD/tlc_score (onnxruntime $ORT_VERSION, headers $HEADERS_ORT," \
   "onnxruntime-extensions 0.14.0)"
