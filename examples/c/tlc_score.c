@@ -21,12 +21,14 @@
  * 100000; 0: never cut), BATCH texts go to one onnxruntime run (-b, default 32, or 1 when
  * standard input is a terminal), each run on one thread. The extensions library defaults to
  * libortextensions.so beside this program (a bare name is not looked up in the current
- * folder: dlopen looks a name without '/' up only in the system's library path).
+ * folder: dlopen looks a name without '/' up only in LD_LIBRARY_PATH, the system's library
+ * folders and the run path of libonnxruntime).
  *
  * `--echo` writes each text as it would go to the model (after the two steps above), one a
  * line, and loads no model.
  *
- * Exit status: 0, or 1 with a message on standard error. Plain C11 + POSIX (getline).
+ * Exit status: 0; 1 with a message on standard error; 2 for a wrong command line.
+ * Plain C11 + POSIX (getline, readlink, isatty).
  */
 #define _POSIX_C_SOURCE 200809L
 
