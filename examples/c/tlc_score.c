@@ -7,7 +7,8 @@
  * Input: one text a line (bytes up to '\n'; a '\r' before it is dropped; a last line without
  * '\n' counts). A text cannot hold a newline: replace newlines (e.g. by spaces) beforehand.
  * Bytes that are not valid UTF-8 become U+FFFD, one per maximal invalid subpart, exactly as
- * Python's bytes.decode("utf-8", "replace") does; NUL bytes are kept as they are.
+ * Python's bytes.decode("utf-8", "replace") does; a NUL byte becomes a space, as every tlc
+ * graph input does (tlc/text.py: onnxruntime's Python binding would end the text there).
  *
  * Output: one line per input line, in input order:
  *   LABEL<TAB>P0<TAB>P1...
@@ -77,7 +78,7 @@ static size_t clean_utf8(const unsigned char *s, size_t n, size_t limit, unsigne
     size_t need = 0;
     unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
     if (b < 0x80) {
-      out[o++] = b;
+      out[o++] = b == 0 ? ' ' : b; /* NUL reads as a space, as in tlc.text.model_text */
       i++;
       chars++;
       continue;
