@@ -8,7 +8,6 @@ and with exit status 2.
 
 from __future__ import annotations
 
-import csv
 import functools
 import gzip
 import json
@@ -249,6 +248,7 @@ def data_subset(
     from tlc.data.budget import stratified_subset, validation_split
     from tlc.data.dataset import open_dataset, parse_source
     from tlc.data.examples import iter_examples
+    from tlc.data.io import csv_text
     from tlc.data.readers import read_records
 
     if out.exists() and not force:
@@ -279,10 +279,9 @@ def data_subset(
     columns = ["row", "role", *records[0].fields]
     tmp = out.with_name(out.name + ".tmp")
     with _open_out(tmp, out.suffix == ".gz") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(columns)
+        f.write(csv_text([columns]))
         for i, role in zip(chosen, roles, strict=False):
-            w.writerow([i, role, *records[i].fields.values()])
+            f.write(csv_text([[i, role, *records[i].fields.values()]]))
     os.replace(tmp, out)
     n_valid = roles.count("valid")
     typer.echo(f"wrote {len(chosen):,} rows ({len(chosen) - n_valid:,} train, {n_valid:,} "

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from tlc.data.io import csv_text
 from tlc.errors import DataError, FetchError
 
 GLOVE_DIMS = (50, 100, 200, 300)
@@ -67,10 +68,9 @@ def write_csv_gz(
     with _gzip_writer(path) as gz:
         # newline="" so the csv module alone decides line ends (it writes "\n" here).
         with io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
-            writer = csv.writer(text, lineterminator="\n")
-            writer.writerow(columns)
+            text.write(csv_text([columns]))
             for row in rows:
-                writer.writerow(row)
+                text.write(csv_text([row]))
                 n += 1
     return n
 

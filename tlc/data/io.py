@@ -7,11 +7,13 @@ Compression is recognised by the file's first bytes, not its name, so a mislabel
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
 import io
 import lzma
 import os
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -72,3 +74,16 @@ def strip_compression(name: str) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
+
+
+def csv_text(rows: Iterable[Sequence[object]], delimiter: str = ",") -> str:
+    """Rows as CSV text, one ``\n`` per row. Python's writer quotes a field holding a line
+    break only if the break is in its line terminator, so a lone ``\r`` (old Mac line ends,
+    common in scraped text) would go out unquoted and end the row for any reader that knows
+    ``\r`` as a line end (Python's own included); rows holding one are quoted in full."""
+    buf = io.StringIO()
+    plain = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    quoted = csv.writer(buf, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:
+        (quoted if any(isinstance(v, str) and "\r" in v for v in row) else plain).writerow(row)
+    return buf.getvalue()

@@ -169,6 +169,8 @@ def _lines(raw) -> Iterator[tuple[int, bytes]]:
     for number, line in enumerate(raw, start=1):
         if number == 1 and line.startswith(BOM):
             line = line[len(BOM):]
+            if not line:   # a file holding a byte-order mark alone holds no line
+                return
         yield number, _strip_eol(line)
 
 
@@ -344,9 +346,12 @@ def _read_jsonl(raw, source: str) -> Iterator[Record]:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            yield Record(source, number, {}, error or
-                         f"not valid JSON: {e.msg} at column {e.colno}")
-            continue
+            # Keep what can be read before the damage (a truncated line still has its id).
+            obj = _leading_fields(text)
+            error = error or f"not valid JSON: {e.msg} at column {e.colno}"
+            if not obj:
+                yield Record(source, number, {}, error)
+                continue
         if not isinstance(obj, dict):
             yield Record(source, number, {}, error or
                          f"expected a JSON object per line, found {type(obj).__name__}")
@@ -358,6 +363,38 @@ def _read_jsonl(raw, source: str) -> Iterator[Record]:
             error = f"not valid Unicode: a lone surrogate escape in {where}"
         yield Record(source, number, {str(k): _json_value(v) for k, v in obj.items()}, error,
                      parsed=obj)
+
+
+_DECODER = json.JSONDecoder()
+_WHITE = re.compile(r"[ \t\n\r]*")
+
+
+def _leading_fields(text: str) -> dict[str, Any]:
+    """The key/value pairs of a damaged JSON object line that parse before the damage
+    (``{"id": 7, "text": "cut of`` -> ``{"id": 7}``); empty if it does not start as an
+    object."""
+    found: dict[str, Any] = {}
+    i = _WHITE.match(text, 0).end()
+    if not text.startswith("{", i):
+        return found
+    i += 1
+    try:
+        while True:
+            i = _WHITE.match(text, i).end()
+            if not text.startswith('"', i):
+                return found
+            key, i = json.decoder.scanstring(text, i + 1)
+            i = _WHITE.match(text, i).end()
+            if not text.startswith(":", i):
+                return found
+            value, i = _DECODER.raw_decode(text, _WHITE.match(text, i + 1).end())
+            found[key] = value
+            i = _WHITE.match(text, i).end()
+            if not text.startswith(",", i):
+                return found
+            i += 1
+    except (json.JSONDecodeError, ValueError, IndexError):
+        return found
 
 
 def _without_surrogates(value: Any, where: str = "") -> tuple[Any, str | None]:

@@ -20,9 +20,7 @@ exactly once, and no row already written is scored again.
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import json
 import os
 import sys
@@ -35,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tlc.data.examples import reason_key, row_text
-from tlc.data.io import is_stdin, strip_compression
+from tlc.data.io import csv_text, is_stdin, strip_compression
 from tlc.data.readers import EXTENSIONS, FORMATS, Record, detect_format, read_records
 from tlc.errors import DataError, TlcError
 from tlc.runtime.classifier import DEFAULT_TRUNCATE_CHARS, Classifier
@@ -146,10 +144,13 @@ class _Rows:
     def __init__(self, fmt: str, columns: list[str], labels: tuple[str, ...], prefix: str):
         self.fmt = fmt
         self.columns = columns
+        self.labels = labels
         self.prefix = prefix
-        self.label_name = f"{prefix}label"
-        self.proba_names = [f"{prefix}p_{name}" for name in labels]
-        self.error_name = f"{prefix}error"
+        self.label_name, self.proba_names, self.error_name = self.names(prefix)
+
+    def names(self, prefix: str) -> tuple[str, list[str], str]:
+        return (f"{prefix}label", [f"{prefix}p_{name}" for name in self.labels],
+                f"{prefix}error")
 
     def header(self) -> str:
         if self.fmt == "jsonl":
@@ -161,20 +162,26 @@ class _Rows:
         if self.fmt == "tsv":  # plain TSV has no quoting: tabs and line breaks become spaces
             return "".join("\t".join(v.replace("\t", " ").replace("\r", " ").replace("\n", " ")
                                      for v in values) + "\n" for values in rows)
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(rows)
-        return buf.getvalue()
+        return csv_text(rows)
 
     def render(self, block: list[tuple[Record, Any]], results: list) -> str:
         if self.fmt == "jsonl":
             lines = []
             for (record, raw), (label, proba, error) in zip(block, results, strict=True):
                 obj = dict(raw) if isinstance(raw, dict) else dict(record.fields)
-                obj[self.label_name] = label
-                for i, name in enumerate(self.proba_names):
+                label_name, proba_names, error_name = self.names(self.prefix)
+                prefix = self.prefix
+                while label_name in obj or error_name in obj or any(n in obj
+                                                                    for n in proba_names):
+                    # JSON objects need not share keys: one that holds an output name the
+                    # first rows did not is never overwritten; its outputs get a longer prefix.
+                    prefix += PREFIX
+                    label_name, proba_names, error_name = self.names(prefix)
+                obj[label_name] = label
+                for i, name in enumerate(proba_names):
                     obj[name] = None if proba is None else float(f"{proba[i]:.6g}")
-                obj[self.error_name] = error
-                lines.append(json.dumps(obj, ensure_ascii=False) + "\n")
+                obj[error_name] = error
+                lines.append(_json_line(obj))
             return "".join(lines)
         rows = []
         empty = [""] * len(self.proba_names)
@@ -185,6 +192,16 @@ class _Rows:
             values.append(error or "")
             rows.append(values)
         return self._lines(rows)
+
+
+def _json_line(obj: dict) -> str:
+    """One JSON Lines record. U+0085, U+2028 and U+2029 are legal in JSON strings, but line
+    ends to ``str.splitlines`` and to older JavaScript: escaped, so no reader splits a row."""
+    text = json.dumps(obj, ensure_ascii=False)
+    for c in ("\x85", "\u2028", "\u2029"):
+        if c in text:
+            text = text.replace(c, f"\\u{ord(c):04x}")
+    return text + "\n"
 
 
 # ---------------------------------------------------------------- reading
@@ -561,6 +578,11 @@ def _first_rows(out_fmt: str, block: list[tuple[Record, Any]], header: list[str]
     """The output's columns: a CSV/TSV header's (even when no data row follows it), else
     those of the first good row (else of the first row with fields)."""
     columns: list[str] | None = list(header) or None
+    if columns is None and out_fmt == "jsonl":
+        # JSON objects need not share keys: every key of the first block counts.
+        seen = dict.fromkeys(k for record, _ in block for k in record.fields
+                             if not k.startswith("_extra"))
+        columns = list(seen) or None
     for record, _ in block if columns is None else ():
         if record.fields and (columns is None or record.error is None):
             columns = [c for c in record.fields if not c.startswith("_extra")]
