@@ -516,4 +516,4 @@ def test_a_data_set_split_by_name(model, tmp_path, monkeypatch):
     assert [row["text"] for row in rows] == [row["text"] for row in source]
     assert all(row["pred_label"] in ("0", "1") for row in rows)     # input has a label column
     r = predict(model, "imdb:nosuch", "--data-dir", ROOT / "tests" / "fixtures")
-    assert r.exit_code == 2 and "no data set 'imdb:nosuch'" in r.output
+    assert r.exit_code == 2 and "data set 'imdb' has no split 'nosuch'" in r.output

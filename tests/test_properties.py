@@ -33,8 +33,9 @@ from hypothesis import strategies as st  # noqa: E402
 
 from tlc.data.examples import iter_examples  # noqa: E402
 from tlc.data.readers import read_records  # noqa: E402
+from tlc.errors import DataError  # noqa: E402
 from tlc.runtime import Classifier  # noqa: E402
-from tlc.runtime.batch import _prepare, score_file  # noqa: E402
+from tlc.runtime.batch import _prepare, _records, score_file  # noqa: E402
 
 PROFILES = {"quick": (200, 120), "ci": (5_000, 600), "long": (100_000, 36_000)}
 PROFILE = os.environ.get("TLC_FUZZ", "ci")
@@ -70,6 +71,12 @@ def cases(draw):
     fmt = draw(st.sampled_from(["csv", "tsv", "jsonl", "txt"]))
     n = draw(st.integers(0, 12))
     records = [(i + 1, draw(texts()), draw(st.sampled_from(DAMAGE))) for i in range(n)]
+    # At most one stray quote a file: a second one can close the first with the right number
+    # of fields, and the result is valid CSV (one field holding a line break) that no reader
+    # could tell from what was meant.
+    strays = [i for i, r in enumerate(records) if r[2] == "stray_quote"]
+    for i in strays[1:]:
+        records[i] = (records[i][0], records[i][1], "none")
     bom = draw(st.booleans())
     crlf = draw(st.booleans())
     return fmt, records, bom, crlf
@@ -177,7 +184,14 @@ def test_predict_writes_one_row_per_record_with_its_id(classifier, tmp_path_fact
     src = folder / f"in.{fmt}"
     src.write_bytes(data)
     out = folder / ("out.jsonl" if fmt == "txt" else f"out.{fmt}")
-    summary = score_file(classifier, src, out, progress=False, say=lambda m: None)
+    try:
+        summary = score_file(classifier, src, out, progress=False, say=lambda m: None)
+    except DataError as err:
+        # The one whole-file refusal: no readable row holds a text field at all.
+        assert "no text column" in err.message
+        assert not any(r.error is None and "text" in r.fields for r in read_records(src))
+        assert not out.exists() and not list(folder.glob(".*.part"))
+        return
     rows = _read_output(out, fmt)
     assert len(rows) == len(ids) == summary.rows
     for row, rid in zip(rows, ids, strict=True):
@@ -209,10 +223,15 @@ def test_training_and_scoring_agree_on_what_a_record_is(tmp_path_factory, case):
     src = folder / f"in.{fmt}"
     src.write_bytes(data)
     skipped: Counter = Counter()
-    trained = list(iter_examples(read_records(src), label_column=None, on_bad_rows="skip",
-                                 skipped=skipped))
-    checked = [True]   # columns are checked by each side on its own; here, rows alike
-    scored = [p for p in (_prepare(r, "text", 10**9, "text" if fmt == "txt" else fmt, checked)
+    try:
+        trained = list(iter_examples(read_records(src), label_column=None,
+                                     on_bad_rows="skip", skipped=skipped))
+    except DataError as err:   # no readable row has a text field: both sides refuse the file
+        assert "no text column" in err.message
+        with pytest.raises(DataError, match="no text column"):
+            list(_records(src, "text" if fmt == "txt" else fmt, False, [], "text"))
+        return
+    scored = [p for p in (_prepare(r, "text", 10**9, "text" if fmt == "txt" else fmt)
                           for r in read_records(src)) if isinstance(p, str)]
     assert [t for t, _ in trained] == scored
     assert sum(skipped.values()) + len(trained) == sum(1 for _ in read_records(src))

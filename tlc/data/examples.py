@@ -79,6 +79,40 @@ def _column_error(kind: str, column: str, record: Record, option: str) -> DataEr
     )
 
 
+COLUMN_WINDOW = 1000
+"""Good rows read before a column none of them holds counts as missing from the file."""
+
+
+def check_columns(records: Iterable[Record], wanted: list[tuple[str, str, str]]
+                  ) -> Iterator[Record]:
+    """``records``, passed through once every wanted column has been seen in a good row. A
+    column that none of the first :data:`COLUMN_WINDOW` good rows holds is a whole-file
+    problem (a wrong column name), raised once, not reported as a million bad rows; after
+    that, a row lacking it is a bad row of its own. A window, not the first row, because JSON
+    objects need not share keys. ``wanted``: (kind, column, the option naming it)."""
+    missing = list(wanted)
+    held: list[Record] = []
+    first_good: Record | None = None
+    good = 0
+    records = iter(records)
+    for record in records:
+        held.append(record)
+        if record.error is not None:
+            continue
+        first_good = first_good or record
+        good += 1
+        missing = [w for w in missing if w[1] not in record.fields]
+        if not missing:
+            break
+        if good >= COLUMN_WINDOW:
+            break
+    if missing and first_good is not None:
+        kind, column, option = missing[0]
+        raise _column_error(kind, column, first_good, option)
+    yield from held
+    yield from records
+
+
 def iter_examples(
     records: Iterable[Record],
     *,
@@ -94,16 +128,10 @@ def iter_examples(
         raise DataError(f"unknown on_bad_rows value {on_bad_rows!r}",
                         hint="use 'error' or 'skip'")
     skipped = skipped if skipped is not None else Counter()
-    checked_columns = False
-    for record in records:
-        if record.error is None and not checked_columns:
-            # The first good row fixes the columns: a wrong column name is a whole-file
-            # problem, so it is reported once, not as thousands of bad rows.
-            if text_column not in record.fields:
-                raise _column_error("text", text_column, record, "--text-column")
-            if label_column is not None and label_column not in record.fields:
-                raise _column_error("label", label_column, record, "--label-column")
-            checked_columns = True
+    wanted = [("text", text_column, "--text-column")]
+    if label_column is not None:
+        wanted.append(("label", label_column, "--label-column"))
+    for record in check_columns(records, wanted):
         text, problem = row_text(record, text_column)
         label = record.fields.get(label_column, "") if label_column is not None else None
         if problem is None and label is not None and not label.strip():

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tlc.data.examples import reason_key, row_text
+from tlc.data.examples import check_columns, reason_key, row_text
 from tlc.data.io import csv_text, is_stdin, strip_compression
 from tlc.data.readers import EXTENSIONS, FORMATS, Record, detect_format, read_records
 from tlc.errors import DataError, TlcError
@@ -207,11 +207,14 @@ def _json_line(obj: dict) -> str:
 # ---------------------------------------------------------------- reading
 
 
-def _records(path: str | os.PathLike[str], fmt: str, keep_json: bool,
-             header: list[str]) -> Iterator[tuple[Record, Any]]:
+def _records(path: str | os.PathLike[str], fmt: str, keep_json: bool, header: list[str],
+             text_column: str) -> Iterator[tuple[Record, Any]]:
     """(record, its JSON object when the output keeps JSON values as they were, else None).
-    A CSV/TSV header's names land in ``header`` as soon as it is read."""
-    for record in read_records(path, fmt, on_header=header.extend):
+    A CSV/TSV header's names land in ``header`` as soon as it is read; a text column that no
+    row has stops the run before any output."""
+    records = check_columns(read_records(path, fmt, on_header=header.extend),
+                            [("text", text_column, "--text-column")])
+    for record in records:
         yield record, record.parsed if keep_json else None
 
 
@@ -416,14 +419,12 @@ def score_file(
         say(f"nothing to resume for {out}: starting from the first row")
 
     header: list[str] = []
-    records = _records(input_path, in_fmt, keep_json=out_fmt == "jsonl", header=header)
+    records = _records(input_path, in_fmt, keep_json=out_fmt == "jsonl", header=header,
+                       text_column=text_column)
     block_rows = classifier.batch_size * max(1, classifier.threads)
-    checked: list[bool] = [False]
-
     def next_block(skip: int = 0) -> tuple[list, list]:
         block = _read_block(records, block_rows, skip=skip, source=input_path)
-        return block, [_prepare(rec, text_column, max_chars, in_fmt, checked)
-                       for rec, _ in block]
+        return block, [_prepare(rec, text_column, max_chars, in_fmt) for rec, _ in block]
 
     try:  # whole-file problems (unreadable input, no such column) stop before any output
         block, prepared = next_block(skip)
@@ -529,20 +530,10 @@ def _read_block(records: Iterator[tuple[Record, Any]], n: int, *, source: str,
     return block
 
 
-def _prepare(record: Record, text_column: str, max_chars: int, fmt: str,
-             checked: list[bool]) -> str | tuple[str]:
+def _prepare(record: Record, text_column: str, max_chars: int, fmt: str) -> str | tuple[str]:
     """The text to score, or a 1-tuple holding the reason the row is not scored."""
     if record.error and fmt == "fasttext" and "UTF-8" not in record.error:
         record.error = None  # a missing __label__ prefix only matters for training
-    if record.error is None and not checked[0]:
-        # The first good row fixes the columns: a wrong column name is a whole-file
-        # problem, reported once, not as a million bad rows.
-        if text_column not in record.fields:
-            found = ", ".join(repr(c) for c in record.fields) or "none"
-            raise DataError(f"no text column {text_column!r} (columns found: {found})",
-                            path=record.source, line=record.line,
-                            hint="pass --text-column with the column holding the text")
-        checked[0] = True
     text, problem = row_text(record, text_column)
     if problem is not None:
         return (problem,)
