@@ -424,8 +424,9 @@ def train_cmd(
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the label budget, "
                                              "validation split and training.")] = None,
     data_dir: DataDir = None,
-    force: Annotated[bool, typer.Option("--force", help="Delete and retrain an existing run "
-                                        "in --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Delete the run in --out (only the "
+                                        "files tlc wrote; refused when the folder holds "
+                                        "anything else) and train again.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in "
                                          "--out from its last finished epoch.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -446,7 +447,8 @@ def train_cmd(
         from tlc.train.run import load_run
 
         config = config.replace(
-            tokenizer=load_run(init, purpose="start a transfer from").config.tokenizer.to_dict())
+            tokenizer=load_run(init, purpose="start a transfer from",
+                               option="--init").config.tokenizer.to_dict())
     direct: list[str] = []
     if data is not None:
         direct.append(f"data.train={json.dumps(data)}")

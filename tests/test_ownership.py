@@ -1,0 +1,306 @@
+"""Issue 13: tlc deletes or overwrites only what it made, and two tlc processes never share
+an output. Every --force is tried on a folder or file holding a user's own things (refused,
+nothing touched) and on tlc's own output (replaced); the locks with a real second process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tlc.cli import app
+from tlc.errors import TlcError
+from tlc.ownership import OutputLock, lock_path
+from tlc.train.config import RunConfig
+from tlc.train.pipeline import train
+from tlc.train.run import load_run
+from tlc.train.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+AMAZON = FIXTURES / "amazon"
+TINY = [
+    "tokenizer.vocab_size=400", "tokenizer.max_sentences=3", "tokenizer.max_tokens=8",
+    "model.embedding_dim=8", "model.word_filters=8", "model.sentence_filters=8",
+    "model.hidden_units=8", "training.epochs=1", "training.min_rows_per_epoch=0",
+    "data.labels=100",
+]
+runner = CliRunner()
+
+
+def cli(*args) -> object:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def train_args(out: Path, *extra: str) -> list[str]:
+    args = ["train", "--data", str(AMAZON), "--out", str(out), "-q", *extra]
+    for setting in TINY:
+        args += ["--set", setting]
+    return args
+
+
+def tiny_config() -> RunConfig:
+    return RunConfig().override([*TINY, f"data.train={json.dumps(str(AMAZON))}"])
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes, to show that nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def user_folder(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "notes.txt").write_text("my notes, not tlc's\n")
+    (folder / "data").mkdir()
+    (folder / "data" / "labels.csv").write_text("text,label\nmine,1\n")
+    return folder
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the first process ended early ({proc.returncode}): {err[-3000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"timed out waiting for {path}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ownership") / "run"
+    train(tiny_config(), out, quiet=True)
+    return out
+
+
+# ------------------------------------------------------------------------- tlc train --out
+
+
+def test_train_force_never_deletes_a_folder_that_is_not_a_run(tmp_path):
+    out = user_folder(tmp_path / "mine")
+    before = tree(out)
+    r = cli(*train_args(out, "--force"))
+    assert r.exit_code == 2, r.output
+    assert "holds no tlc run" in r.output and "notes.txt" in r.output and "data/" in r.output
+    assert "Traceback" not in r.output
+    assert tree(out) == before
+    r = cli(*train_args(out))           # without --force: not "an unfinished run", no --resume
+    assert r.exit_code == 2 and "holds no tlc run" in r.output
+    assert "unfinished" not in r.output and "--resume" not in r.output
+    assert tree(out) == before
+
+
+def test_train_force_refuses_a_run_holding_other_files_then_retrains_it(finished_run, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    (out / "notes.txt").write_text("mine")
+    (out / "eval").mkdir(exist_ok=True)
+    (out / "eval" / "plot.png").write_bytes(b"\x89PNG")
+    (out / "eval" / "amazon_test.json").write_text("{}")     # a tlc evaluate report
+    before = tree(out)
+    r = cli(*train_args(out, "--force"))
+    assert r.exit_code == 2, r.output
+    assert "--force refused" in r.output and "notes.txt" in r.output
+    assert "eval/plot.png" in r.output and "amazon_test.json" not in r.output
+    assert "nothing was deleted" in r.output
+    assert tree(out) == before
+
+    r = cli(*train_args(out))                     # no --force: it does not suggest --force
+    assert r.exit_code == 2 and "finished run is already here" in r.output
+    assert "--force" not in r.output
+
+    (out / "notes.txt").unlink()
+    (out / "eval" / "plot.png").unlink()
+    old = json.loads((out / "run.json").read_text())
+    r = cli(*train_args(out, "--force", "--seed", "7"))
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "run.json").read_text())["training"] != old["training"]
+    assert not (out / "eval").exists()                      # the old run's reports went with it
+    assert (out / ".tlc-run").is_file()
+    load_run(out).model  # noqa: B018  (loads)
+
+
+def test_train_into_an_empty_folder_and_a_run_folder_layout(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    run = train(tiny_config(), out, quiet=True)
+    assert sorted(p.name for p in out.iterdir()) == [".tlc-run", "config.json", "model.keras",
+                                                     "run.json", "tokenizer"]
+    assert json.loads((out / ".tlc-run").read_text())["made_by"] == "tlc train"
+    assert run.labels == ["0", "1"]
+    assert not lock_path(out).exists()                        # the lock went with the run
+
+
+def test_a_failed_start_removes_only_what_the_run_wrote(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()                                   # the user's own (empty) folder
+
+    def fails(self, *args, **kwargs):
+        (out / "notes.txt").write_text("written while it trained")
+        raise RuntimeError("simulated failure in the first epoch")
+
+    monkeypatch.setattr(Trainer, "fit", fails)
+    with pytest.raises(RuntimeError, match="simulated"):
+        train(tiny_config(), out, quiet=True)
+    assert out.is_dir() and sorted(os.listdir(out)) == ["notes.txt"]
+
+    def fails_quietly(self, *args, **kwargs):
+        raise RuntimeError("simulated")
+
+    monkeypatch.setattr(Trainer, "fit", fails_quietly)
+    with pytest.raises(TlcError, match="holds no tlc run"):
+        train(tiny_config(), out, quiet=True)       # not a run any more: refused
+    new = tmp_path / "new"
+    with pytest.raises(RuntimeError):
+        train(tiny_config(), new, quiet=True)
+    assert not new.exists()                        # made by this run, holding nothing else
+    assert not lock_path(new).exists()
+
+
+_WAITING_TRAIN = r"""
+import os, sys, time
+from pathlib import Path
+from tlc.train import trainer
+real = trainer.Trainer.fit
+def fit(self, *args, **kwargs):
+    Path(os.environ["READY"]).write_text("")
+    while not Path(os.environ["GO"]).exists():
+        time.sleep(0.05)
+    return real(self, *args, **kwargs)
+trainer.Trainer.fit = fit
+from tlc.cli import main
+main()
+"""
+
+
+def test_two_trains_into_one_folder(tmp_path):
+    out = tmp_path / "run"
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    first = subprocess.Popen([sys.executable, "-c", _WAITING_TRAIN, *train_args(out)],
+                             cwd=ROOT, env={**os.environ, "READY": str(ready), "GO": str(go)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(ready, first)                    # the first is training into out
+        before = tree(out)
+        for extra in ([], ["--force"], ["--resume"]):
+            started = time.monotonic()
+            r = cli(*train_args(out, *extra))
+            assert r.exit_code == 2, r.output
+            assert f"another tlc train (pid {first.pid}, started " in r.output, r.output
+            assert "is writing this run folder" in r.output and "--resume" not in r.output
+            assert time.monotonic() - started < 30   # at once, not after the first finished
+        assert tree(out) == before                # the second touched nothing
+        go.write_text("")
+        _, err = first.communicate(timeout=300)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err[-3000:]
+    assert load_run(out).labels == ["0", "1"]
+    assert not lock_path(out).exists()
+
+
+# ----------------------------------------------------------------- bad run folders, messages
+
+
+def test_init_and_evaluate_name_what_they_were_given(finished_run, tmp_path):
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"\x08\x07")
+    r = cli("evaluate", onnx, AMAZON)
+    assert r.exit_code == 2 and "is an exported model, not a run folder" in r.output
+    assert "the run folder it was exported from" in r.output and "tlc predict" in r.output
+    assert "choose another --out" not in r.output
+
+    r = cli(*train_args(tmp_path / "a", "--init", onnx))
+    assert r.exit_code == 2 and "give --init the run folder it was" in r.output, r.output
+    assert "choose another --out" not in r.output
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    r = cli(*train_args(tmp_path / "a", "--init", notes))
+    assert r.exit_code == 2 and "is a file, not a run folder" in r.output
+    assert "give --init" in r.output
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = cli(*train_args(tmp_path / "a", "--init", empty))
+    assert r.exit_code == 2 and "empty folder" in r.output and "--resume" not in r.output
+    r = cli(*train_args(tmp_path / "a", "--init", user_folder(tmp_path / "mine")))
+    assert r.exit_code == 2 and "holds no tlc run" in r.output and "--resume" not in r.output
+    assert not (tmp_path / "a").exists()
+
+
+def damage(run: Path, how: str) -> None:
+    if how == "run.json truncated":
+        (run / "run.json").write_bytes((run / "run.json").read_bytes()[:50])
+    elif how == "run.json not JSON":
+        (run / "run.json").write_bytes(b"\xff\xfe not json")
+    elif how == "run.json a list":
+        (run / "run.json").write_text("[1, 2]")
+    elif how == "run.json without labels":
+        info = json.loads((run / "run.json").read_text())
+        (run / "run.json").write_text(json.dumps({**info, "labels": "01"}))
+    elif how == "model.keras missing":
+        (run / "model.keras").unlink()
+    elif how == "model.keras garbage":
+        (run / "model.keras").write_bytes(b"not a zip file")
+    elif how == "model.keras truncated":
+        (run / "model.keras").write_bytes((run / "model.keras").read_bytes()[:4000])
+    elif how == "tokenizer missing":
+        shutil.rmtree(run / "tokenizer")
+    elif how == "tokenizer.json not JSON":
+        (run / "tokenizer" / "tokenizer.json").write_text("{")
+    elif how == "config.json missing":
+        (run / "config.json").unlink()
+    elif how == "config.json not an object":
+        (run / "config.json").write_text("[]")
+
+
+DAMAGES = ["run.json truncated", "run.json not JSON", "run.json a list",
+           "run.json without labels", "model.keras missing", "model.keras garbage",
+           "model.keras truncated", "tokenizer missing", "tokenizer.json not JSON",
+           "config.json missing", "config.json not an object"]
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_run_is_one_clear_message(finished_run, tmp_path, how):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    damage(run, how)
+    for args in (["evaluate", run, AMAZON], train_args(tmp_path / "b", "--init", str(run))):
+        r = cli(*args)
+        assert r.exit_code == 2, (how, r.output, r.exception)
+        assert r.output.startswith("error: ") and "Traceback" not in r.output
+        assert r.output.count("error:") == 1 and "fix:" in r.output, r.output
+        assert "File not found" not in r.output
+    # and --force takes it back: a damaged run is still a run
+    r = cli(*train_args(run, "--force"))
+    assert r.exit_code == 0, r.output
+
+
+# ------------------------------------------------------------------------------------ locks
+
+
+def test_output_lock(tmp_path):
+    target = tmp_path / "out.csv"
+    with OutputLock(target, "tlc predict", "this output"):
+        holder = json.loads(lock_path(target).read_text())
+        assert holder["pid"] == os.getpid() and holder["command"] == "tlc predict"
+        with pytest.raises(TlcError, match=rf"another tlc predict \(pid {os.getpid()}, "
+                           r"started .*\) is writing this output") as info:
+            OutputLock(target, "tlc predict", "this output").acquire()
+        assert "choose another --out" in info.value.hint
+    assert not lock_path(target).exists()
+    lock_path(target).write_text("left by a killed run")          # stale: nobody holds it
+    with OutputLock(target, "tlc predict", "this output"):
+        assert json.loads(lock_path(target).read_text())["pid"] == os.getpid()
+    assert not lock_path(target).exists()
