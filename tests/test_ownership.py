@@ -5,6 +5,7 @@ nothing touched) and on tlc's own output (replaced); the locks with a real secon
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -304,3 +305,92 @@ def test_output_lock(tmp_path):
     with OutputLock(target, "tlc predict", "this output"):
         assert json.loads(lock_path(target).read_text())["pid"] == os.getpid()
     assert not lock_path(target).exists()
+
+
+# --------------------------------------------------------------------------- tlc predict
+
+
+def reviews_csv(path: Path, n: int = 100, label_column: bool = False) -> Path:
+    rows = ["id,text" + (",label" if label_column else "")]
+    rows += [f"{i},review {i}: {'great boots' if i % 2 else 'broke at once'}"
+             + (f",{i % 2}" if label_column else "") for i in range(n)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["scored.csv", "scored.jsonl", "scored.tsv", "scored.csv.gz"])
+def test_predict_force_replaces_only_predict_output(model, tmp_path, name):
+    src = reviews_csv(tmp_path / "in.csv", 20)
+    out = tmp_path / name
+    mine = b"id,name,label\n1,my own table,x\n" if "jsonl" not in name else \
+        b'{"id": 1, "label": "mine"}\n'
+    out.write_bytes(gzip.compress(mine) if name.endswith(".gz") else mine)
+    r = cli("predict", model, src, "-o", out, "--force")
+    assert r.exit_code == 2 and "--force refused" in r.output and "not tlc predict output" \
+        in r.output, r.output
+    assert out.read_bytes().startswith(b"\x1f\x8b") or out.read_bytes() == mine
+    r = cli("predict", model, src, "-o", out)
+    assert r.exit_code == 2 and "already exists" in r.output and "--force does not" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", name]   # no lock left
+
+    out.unlink()
+    for source in (src, reviews_csv(tmp_path / "labelled.csv", 20, label_column=True)):
+        assert cli("predict", model, source, "-o", out, "--force").exit_code == 0
+        r = cli("predict", model, source, "-o", out)
+        assert r.exit_code == 2 and "pass --force to overwrite it" in r.output
+        r = cli("predict", model, source, "-o", out, "--force")   # tlc's own: replaced
+        assert r.exit_code == 0, r.output
+    assert "pred_label" in gzip.decompress(out.read_bytes()).decode() if name.endswith(".gz") \
+        else "pred_label" in out.read_text()
+    out.write_bytes(b"")                                       # an empty file holds nothing
+    assert cli("predict", model, src, "-o", out, "--force").exit_code == 0
+
+
+_WAITING_PREDICT = r"""
+import os, time
+from pathlib import Path
+from tlc.runtime import Classifier
+real, calls = Classifier.score, []
+def score(self, texts):
+    calls.append(1)
+    if len(calls) == 2:                 # the first block is written by now
+        Path(os.environ["READY"]).write_text("")
+        while not Path(os.environ["GO"]).exists():
+            time.sleep(0.05)
+    return real(self, texts)
+Classifier.score = score
+from tlc.cli import main
+main()
+"""
+
+
+def test_two_predicts_on_one_output(model, tmp_path):
+    src = reviews_csv(tmp_path / "in.csv", 100)
+    clean = tmp_path / "clean.csv"
+    assert cli("predict", model, src, "-o", clean).exit_code == 0
+    out = tmp_path / "out.csv"
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    args = ["predict", str(model), str(src), "-o", str(out), "--batch-size", "8",
+            "--threads", "1", "-q"]
+    first = subprocess.Popen([sys.executable, "-c", _WAITING_PREDICT, *args], cwd=ROOT,
+                             env={**os.environ, "READY": str(ready), "GO": str(go)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    part = tmp_path / ".out.csv.part"
+    try:
+        wait_for(ready, first)
+        wait_for(tmp_path / ".out.csv.progress.part", first)
+        before = tree(tmp_path)
+        for extra in ([], ["--force"], ["--resume"]):
+            r = cli(*args, *extra)
+            assert r.exit_code == 2, r.output
+            assert f"another tlc predict (pid {first.pid}, started " in r.output, r.output
+            assert "is writing this output" in r.output
+            assert "--resume" not in r.output.split("fix:")[1]
+        assert tree(tmp_path) == before                 # the first one's files untouched
+        go.write_text("")
+        _, err = first.communicate(timeout=300)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err[-3000:]
+    assert out.read_bytes() == clean.read_bytes()
+    assert not part.exists() and not lock_path(out).exists()
