@@ -48,6 +48,25 @@ def foreign_entries(folder: Path, ours: Callable[[Path], bool]) -> list[str]:
     return sorted(entry_name(p) for p in folder.iterdir() if not ours(p))
 
 
+def check_replace(path: Path, *, force: bool, ours: bool, made: str, seems: str | None = None,
+                  error: type[TlcError] = TlcError) -> None:
+    """The rule for a file in the way of an output: replaced with --force when tlc made it
+    (``ours``: e.g. "tlc predict output"), refused whatever the flags otherwise. ``seems``
+    says what the file looks like instead."""
+    if not path.exists():
+        return
+    why = f" ({seems})" if seems else ""
+    if not ours and force:
+        raise error(f"--force refused: this file is not {made}{why}, so it is not overwritten",
+                    path=path, hint="choose another --out, or move the file away")
+    if not ours:
+        raise error(f"already exists, and is not {made}{why}, so --force does not replace it",
+                    path=path, hint="choose another --out, or move the file away")
+    if not force:
+        raise error("already exists", path=path,
+                    hint="pass --force to overwrite it, or choose another --out")
+
+
 def first_line(path: Path, limit: int = 1 << 24) -> str | None:
     """The first line of a text file (gzip, bz2 and xz are read through), or None when it
     cannot be read as UTF-8 text. Reads at most ``limit`` bytes."""

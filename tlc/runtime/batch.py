@@ -43,7 +43,7 @@ from typing import Any
 from tlc.data.io import is_stdin, strip_compression
 from tlc.data.readers import EXTENSIONS, FORMATS, Record, detect_format, read_records
 from tlc.errors import DataError, TlcError
-from tlc.ownership import OutputLock, first_line
+from tlc.ownership import OutputLock, check_replace, first_line
 from tlc.runtime.classifier import DEFAULT_TRUNCATE_CHARS, Classifier
 
 OUT_FORMATS = ("csv", "tsv", "jsonl")
@@ -352,18 +352,9 @@ def _check_paths(input_path: str, out: str, *, resume: bool, force: bool
         return None
     p = Path(out)
     part, progress = part_paths(p)
-    if p.exists():
-        ours = is_predict_output(p)
-        if force and not ours:
-            raise DataError("--force refused: the file is not tlc predict output (its first "
-                            "line lacks the label, p_<label> and error columns), so it is "
-                            "not overwritten", path=p,
-                            hint="choose another --out, or move the file away")
-        if not force:
-            raise DataError("already exists", path=p,
-                            hint="pass --force to overwrite it, or choose another --out" if ours
-                            else "choose another --out (it is not tlc predict output, so "
-                            "--force does not replace it)")
+    check_replace(p, force=force, ours=is_predict_output(p), made="tlc predict output",
+                  seems="its first line lacks the label, p_<label> and error columns",
+                  error=DataError)
     if force:
         part.unlink(missing_ok=True)
         progress.unlink(missing_ok=True)
