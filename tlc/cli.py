@@ -242,7 +242,8 @@ def data_subset(
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
     fmt: Format = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it is a label "
+                                        "budget (never another file).")] = False,
 ) -> None:
     """Write a label budget: a stratified, seeded subset of a training split, with the
     validation rows marked. Training uses exactly this selection for the same settings."""
@@ -250,9 +251,13 @@ def data_subset(
     from tlc.data.dataset import open_dataset, parse_source
     from tlc.data.examples import iter_examples
     from tlc.data.readers import read_records
+    from tlc.ownership import check_replace, first_line
 
-    if out.exists() and not force:
-        raise DataError("already exists", path=out, hint="pass --force to overwrite it")
+    if out.exists():  # --force replaces only a label budget (header row,role,...), never more
+        header = first_line(out)
+        check_replace(out, force=force, error=DataError, made="a label budget written by tlc "
+                      "data subset", seems="its header does not start with row,role",
+                      ours=out.stat().st_size == 0 or (header or "").startswith("row,role,"))
     if not out.parent.is_dir():
         raise DataError("folder does not exist", path=out.parent, hint="create it first")
     name, split = parse_source(dataset)
@@ -314,18 +319,17 @@ def tokenizer_train(
     text_column: TextColumn = "text",
     fmt: Format = None,
     on_bad_rows: OnBadRows = "error",
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing tokenizer.")]
-    = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a tokenizer tlc wrote in "
+                                        "--out (never another tool's files).")] = False,
 ) -> None:
     """Train a sentencepiece tokenizer (unigram, NFKC + case folding) on one or more text
     sources, and save it with its document-grid settings."""
     from collections import Counter
 
     from tlc.tokenizer import Tokenizer, TokenizerConfig
+    from tlc.tokenizer.spm import check_save_dir
 
-    if (out / "tokenizer.model").exists() and not force:
-        raise DataError("a tokenizer already exists here", path=out,
-                        hint="pass --force to replace it, or choose another --out")
+    check_save_dir(out, force=force)
     config = TokenizerConfig(vocab_size=vocab_size, max_sentences=max_sentences,
                              max_tokens=max_tokens, seed=seed)
     skipped: Counter = Counter()
@@ -501,11 +505,13 @@ def evaluate_cmd(
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall, confusion matrix and (two classes)
     ROC-AUC of a run on labelled data: a table on screen, JSON on disk."""
-    from tlc.train.evaluate import default_report_path, evaluate
+    from tlc.train.evaluate import check_report_out, default_report_path, evaluate
     from tlc.train.metrics import format_report
     from tlc.train.run import load_run, write_json
 
     run = load_run(run_dir, purpose="evaluate")
+    if out is not None:
+        check_report_out(out)
     report = evaluate(run, data, data_dir=data_dir, text_column=text_column,
                       label_column=label_column, fmt=fmt, on_bad_rows=on_bad_rows)
     path = out or default_report_path(run, data, report["split"])
