@@ -394,3 +394,114 @@ def test_two_predicts_on_one_output(model, tmp_path):
     assert first.returncode == 0, err[-3000:]
     assert out.read_bytes() == clean.read_bytes()
     assert not part.exists() and not lock_path(out).exists()
+
+
+# ----------------------------------------------------------------------------- tlc export
+
+
+def plain_onnx(path: Path) -> Path:
+    import onnx
+    from onnx import helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", 1, [1])],
+                              [helper.make_tensor_value_info("y", 1, [1])])
+    onnx.save(helper.make_model(graph), path)
+    return path
+
+
+def test_export_force_replaces_only_a_tlc_export(models, tmp_path):
+    run = models[0].parent / "run"
+    cases = {"notes.onnx": ("my notes", "not an ONNX model"),
+             "other.onnx": (None, "an ONNX model without tlc metadata")}
+    for name, (text, seems) in cases.items():
+        out = tmp_path / name
+        out.write_text(text) if text else plain_onnx(out)
+        before = out.read_bytes()
+        r = cli("export", run, "--out", out, "--force", "--no-validate")
+        assert r.exit_code == 2 and "--force refused" in r.output and seems in r.output, r.output
+        r = cli("export", run, "--out", out, "--no-validate")
+        assert r.exit_code == 2 and "--force does not replace it" in r.output
+        assert out.read_bytes() == before
+    out = tmp_path / "model.onnx"
+    shutil.copy(models[1], out)                              # tlc's own (the ids export)
+    r = cli("export", run, "--out", out, "--no-validate")
+    assert r.exit_code == 2 and "pass --force to overwrite it" in r.output
+    r = cli("export", run, "--out", out, "--force", "--no-validate")
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes() != models[1].read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "notes.onnx",
+                                                          "other.onnx"]
+
+
+# -------------------------------------------------------------------- tlc tokenizer train
+
+
+def tokenizer_args(out: Path, *extra: str) -> list[str]:
+    return ["tokenizer", "train", "--data", str(AMAZON), "--vocab-size", "400",
+            "--out", str(out), *extra]
+
+
+def test_tokenizer_force_replaces_only_a_tlc_tokenizer(tmp_path):
+    hf = tmp_path / "hf"                       # another tool's tokenizer: common file names
+    hf.mkdir()
+    (hf / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "BPE"}}')
+    (hf / "tokenizer.model").write_bytes(b"\x0a\x05other")
+    before = tree(hf)
+    for extra in ([], ["--force"]):
+        r = cli(*tokenizer_args(hf, *extra))
+        assert r.exit_code == 2 and "not a tokenizer written by tlc" in r.output, r.output
+        assert "tokenizer.json" in r.output and "Traceback" not in r.output
+    assert tree(hf) == before
+
+    mine = user_folder(tmp_path / "mine")      # other files, no tokenizer: written beside
+    r = cli(*tokenizer_args(mine))
+    assert r.exit_code == 0, r.output
+    meta = json.loads((mine / "tokenizer.json").read_text())
+    r = cli(*tokenizer_args(mine))
+    assert r.exit_code == 2 and "pass --force to replace it" in r.output
+    r = cli(*tokenizer_args(mine, "--force", "--seed", "3"))   # tlc's own: replaced
+    assert r.exit_code == 0, r.output
+    assert json.loads((mine / "tokenizer.json").read_text())["config"]["seed"] == 3 != \
+        meta["config"]["seed"]
+    assert (mine / "notes.txt").read_text() == "my notes, not tlc's\n"
+    assert (mine / "data" / "labels.csv").is_file()
+
+    a_file = tmp_path / "tok.txt"
+    a_file.write_text("x")
+    r = cli(*tokenizer_args(a_file, "--force"))
+    assert r.exit_code == 2 and "is a file, not a folder" in r.output, (r.output, r.exception)
+    assert a_file.read_text() == "x"
+
+
+# ---------------------------------------------------------- tlc data subset, tlc evaluate
+
+
+def test_subset_force_replaces_only_a_label_budget(tmp_path):
+    out = tmp_path / "budget.csv"
+    out.write_text("my,own\ntable,here\n")
+    args = ["data", "subset", str(AMAZON), "--labels", "20", "--out", str(out)]
+    r = cli(*args, "--force")
+    assert r.exit_code == 2 and "--force refused" in r.output and "row,role" in r.output
+    assert out.read_text() == "my,own\ntable,here\n"
+    out.unlink()
+    assert cli(*args).exit_code == 0
+    assert cli(*args, "--seed", "4", "--force").exit_code == 0           # its own: replaced
+    gz = tmp_path / "budget.csv.gz"
+    assert cli("data", "subset", str(AMAZON), "--labels", "20", "--out", gz).exit_code == 0
+    assert cli("data", "subset", str(AMAZON), "--out", gz, "--force").exit_code == 0
+
+
+def test_evaluate_out_replaces_only_a_report(finished_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"my": "notes"}')
+    r = cli("evaluate", run, AMAZON, "--out", notes)
+    assert r.exit_code == 2 and "is not a tlc evaluate report" in r.output
+    assert notes.read_text() == '{"my": "notes"}'
+    report = tmp_path / "report.json"
+    assert cli("evaluate", run, AMAZON, "--out", report).exit_code == 0
+    r = cli("evaluate", run, AMAZON, "--out", report)                   # again: replaced
+    assert r.exit_code == 0, r.output
+    assert json.loads(report.read_text())["n"] == 100
