@@ -126,7 +126,9 @@ def data_fetch(
     name: Annotated[str, typer.Argument(help="imdb, amazon_polarity or glove.6B "
                                         "(see `tlc data list`).")],
     data_dir: DataDir = None,
-    force: Annotated[bool, typer.Option("--force", help="Fetch again even if present.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Fetch again even if present (replaces the folder only when it holds "
+        "just the data set's files).")] = False,
     keep_downloads: Annotated[bool, typer.Option(
         "--keep-downloads", help="Keep the downloaded archive after converting it.")] = False,
     dims: Annotated[list[int] | None, typer.Option(
@@ -568,7 +570,8 @@ def export_cmd(
         "--no-validate", help="Skip the comparison with the Keras model (not recommended).")]
     = False,
     data_dir: DataDir = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it is a model tlc "
+                                        "export wrote (never another file).")] = False,
 ) -> None:
     """Export a run to one ONNX file: raw text in (`text: string[N]`), class probabilities
     (`probabilities: float[N, C]`) and label names (`label: string[N]`) out, with the
@@ -666,7 +669,8 @@ def predict_cmd(
         "--resume", help="Continue an interrupted run into the same --out from the row where "
         "it stopped (same input, model and options).")] = False,
     force: Annotated[bool, typer.Option(
-        "--force", help="Overwrite --out, and drop the partial output of an interrupted run.")]
+        "--force", help="Overwrite --out if it is tlc predict output (never another file), "
+        "and drop the partial output of an interrupted run.")]
     = False,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, help="Texts scored at once on this many cores (default: all).")]

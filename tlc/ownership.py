@@ -101,11 +101,12 @@ except ImportError:  # pragma: no cover  (Windows)
 
 def lock_path(target: str | os.PathLike[str]) -> Path:
     """``.NAME.lock`` beside ``target``: the target itself may not exist yet, or may be
-    deleted and made again while the lock is held."""
+    deleted and made again while the lock is held. The folder is resolved, so ``runs/x``
+    and ``./runs/../runs/x`` (or a symlinked parent) share one lock."""
     p = Path(os.path.abspath(target))
     if not p.name:  # the root folder
         return p / ".tlc.lock"
-    return p.with_name(f".{p.name}.lock")
+    return Path(os.path.realpath(p.parent)) / f".{p.name}.lock"
 
 
 class OutputLock:
