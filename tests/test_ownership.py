@@ -119,7 +119,7 @@ def test_train_force_refuses_a_run_holding_other_files_then_retrains_it(finished
 
     r = cli(*train_args(out))                     # no --force: it does not suggest --force
     assert r.exit_code == 2 and "finished run is already here" in r.output
-    assert "--force" not in r.output
+    assert "pass --force" not in r.output and "--force would be refused" in r.output
 
     (out / "notes.txt").unlink()
     (out / "eval" / "plot.png").unlink()

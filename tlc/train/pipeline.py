@@ -145,19 +145,22 @@ def prepare_out(out: Path, *, force: bool, resume: bool) -> bool:
                        f"{listing(foreign)}, which tlc did not write (nothing was deleted)",
                        path=out, hint="move those out of the folder, or choose another --out")
     again = "" if foreign else "pass --force to train it again (the old run is deleted), or "
+    blocked = (f" (--force would be refused: the folder also holds {listing(foreign)}, which "
+               "tlc did not write)" if foreign else "")
     if state == "complete":
         if not force:
             raise TlcError("a finished run is already here", path=out,
-                           hint=f"{again}choose another --out")
+                           hint=f"{again}choose another --out{blocked}")
         remove_run(out)
     elif state == "unfinished":
         if not force:
             if resumable:
                 hint = ("pass --resume to continue it from its last epoch, or "
-                        + ("choose another --out" if foreign else "--force to start over"))
+                        + (f"choose another --out{blocked}" if foreign
+                           else "--force to start over"))
             else:  # stopped before its first epoch ended: nothing to resume
                 hint = ("" if foreign else "pass --force to start over, or ") \
-                    + "choose another --out"
+                    + f"choose another --out{blocked}"
             raise TlcError("an unfinished run is here (interrupted?)", path=out, hint=hint)
         remove_run(out)
     elif resume:

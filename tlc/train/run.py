@@ -156,8 +156,8 @@ def load_run(path: str | Path, *, purpose: str = "use", option: str | None = Non
             hint = (f"{give} the run folder it was exported from"
                     + ("; an exported model is scored with `tlc predict MODEL DATA`"
                        if purpose == "evaluate" else ""))
-            raise TlcError(f"is an exported model, not a run folder: tlc cannot {purpose} "
-                           "from an .onnx file", path=path, hint=hint)
+            raise TlcError(f"is an exported model, not a run folder (tlc cannot {purpose} "
+                           "an .onnx file)", path=path, hint=hint)
         raise TlcError("is a file, not a run folder", path=path, hint=expected)
     if state == "empty":
         raise TlcError("is an empty folder, not a run", path=path, hint=expected)
