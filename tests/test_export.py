@@ -68,6 +68,7 @@ def test_bad_outputs_and_runs(run_dir, tmp_path):
     half = tmp_path / "half"
     half.mkdir()
     (half / "config.json").write_text("{}")
+    (half / ".tlc-run").write_text("{}")            # tlc train's marker: a run, unfinished
     with pytest.raises(TlcError, match="not finished"):
         export(half, tmp_path / "m.onnx")
     with pytest.raises(TlcError, match="opset 12"):

@@ -27,7 +27,7 @@ from test_convert import (
 
 from tlc.data.fetch import download, fetch
 from tlc.data.registry import REGISTRY, DatasetEntry, Download, get_entry
-from tlc.errors import ChecksumError, DataError, FetchError
+from tlc.errors import ChecksumError, DataError, FetchError, TlcError
 
 FILES = {
     "imdb": "aclImdb_v1.tar.gz",
@@ -149,6 +149,56 @@ def test_partial_folder_needs_force(tmp_path: Path, archives: dict[str, bytes]) 
     assert read_csv_gz(tmp_path / "imdb" / "train.csv.gz")[0][0] == "text"
     assert (tmp_path / "imdb" / "unsup.csv.gz").is_file()
     assert leftovers(tmp_path) == []
+
+
+def test_force_replaces_only_a_folder_fetch_wrote(tmp_path: Path, archives: dict[str, bytes]
+                                                  ) -> None:
+    """Issue 13: --force once deleted the data set folder whatever it held."""
+    folder = tmp_path / "imdb"
+    folder.mkdir()
+    (folder / "train.csv.gz").write_bytes(b"old")
+    (folder / "my-notes.txt").write_text("mine")
+    (folder / "extra").mkdir()
+    with _serve(archives) as server:
+        registry = local_registry(server, archives)
+        with pytest.raises(FetchError, match="did not write") as e:
+            fetch("imdb", tmp_path, registry=registry, progress=False, force=True)
+        assert "my-notes.txt" in str(e.value) and "extra/" in str(e.value)
+        assert "nothing was deleted" in str(e.value) and "train.csv.gz" not in e.value.message
+        with pytest.raises(FetchError, match="lacks test.csv.gz") as e:   # without --force
+            fetch("imdb", tmp_path, registry=registry, progress=False)
+        assert "my-notes.txt" in str(e.value) and "use --force" not in e.value.hint
+        assert server.requests == []  # refused before downloading anything
+        assert (folder / "my-notes.txt").read_text() == "mine"
+        assert (folder / "train.csv.gz").read_bytes() == b"old"
+
+        # a file where the folder goes is never deleted either
+        (tmp_path / "amazon_polarity").write_text("my file")
+        for force in (False, True):
+            with pytest.raises(FetchError, match="is not a folder") as e:
+                fetch("amazon_polarity", tmp_path, registry=registry, progress=False,
+                      force=force)
+            assert "--force" not in e.value.hint
+        assert (tmp_path / "amazon_polarity").read_text() == "my file"
+
+        # glove: every size fetch writes is its own, whichever --dim was asked for now
+        fetch("glove.6B", tmp_path, registry=registry, progress=False, dims=(50,))
+        fetch("glove.6B", tmp_path, registry=registry, progress=False, dims=(100,), force=True)
+    assert sorted(p.name for p in (tmp_path / "glove").iterdir()) == ["glove.6B.100d.txt.gz"]
+    assert leftovers(tmp_path) == [] and not list(tmp_path.glob(".*.lock"))
+
+
+def test_a_second_fetch_of_one_data_set_is_refused(tmp_path: Path,
+                                                   archives: dict[str, bytes]) -> None:
+    from tlc.ownership import OutputLock
+
+    with _serve(archives) as server:
+        registry = local_registry(server, archives)
+        with OutputLock(tmp_path / "imdb", "tlc data fetch", "this data set (imdb)"):
+            with pytest.raises(TlcError, match=r"another tlc data fetch \(pid \d+"):
+                fetch("imdb", tmp_path, registry=registry, progress=False, force=True)
+        assert server.requests == []
+        fetch("imdb", tmp_path, registry=registry, progress=False)
 
 
 def test_failed_conversion_leaves_no_folder(tmp_path: Path, archives: dict[str, bytes]) -> None:

@@ -83,7 +83,8 @@ def source_run(tmp_path_factory) -> Path:
 
 def test_source_run_folder(source_run):
     names = sorted(p.name for p in source_run.iterdir())
-    assert names == ["config.json", "model.keras", "run.json", "tokenizer"]  # no checkpoint/
+    assert names == [".tlc-run", "config.json", "model.keras", "run.json",  # no checkpoint/
+                     "tokenizer"]
     info = json.loads((source_run / "run.json").read_text())
     assert info["format"] == 1 and info["labels"] == ["0", "1"] and info["init"] is None
     assert info["training"]["epochs_done"] == 2 and len(info["training"]["history"]) == 2
@@ -190,9 +191,16 @@ def test_bad_transfer_sources(source_run, tmp_path):
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     shutil.copy(source_run / "config.json", unfinished / "config.json")
+    shutil.copytree(source_run / "tokenizer", unfinished / "tokenizer")
     with pytest.raises(TlcError, match="not finished") as info:
         train(tiny(IMDB, init(unfinished)), tmp_path / "b", quiet=True)
-    assert "--resume" in str(info.value) and info.value.path == str(unfinished)
+    # stopped before its first checkpoint: nothing to resume, so --resume is not suggested
+    assert "--resume" not in str(info.value) and info.value.path == str(unfinished)
+    (unfinished / "checkpoint").mkdir()
+    (unfinished / "checkpoint" / "progress.json").write_text("{}")
+    with pytest.raises(TlcError, match="not finished") as info:
+        train(tiny(IMDB, init(unfinished)), tmp_path / "b", quiet=True)
+    assert "--resume" in str(info.value)
 
     future = tmp_path / "future"
     shutil.copytree(source_run, future)

@@ -125,7 +125,9 @@ def data_fetch(
     name: Annotated[str, typer.Argument(help="imdb, amazon_polarity or glove.6B "
                                         "(see `tlc data list`).")],
     data_dir: DataDir = None,
-    force: Annotated[bool, typer.Option("--force", help="Fetch again even if present.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Fetch again even if present (replaces the folder only when it holds "
+        "just the data set's files).")] = False,
     keep_downloads: Annotated[bool, typer.Option(
         "--keep-downloads", help="Keep the downloaded archive after converting it.")] = False,
     dims: Annotated[list[int] | None, typer.Option(
@@ -241,7 +243,8 @@ def data_subset(
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
     fmt: Format = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it is a label "
+                                        "budget (never another file).")] = False,
 ) -> None:
     """Write a label budget: a stratified, seeded subset of a training split, with the
     validation rows marked. Training uses exactly this selection for the same settings."""
@@ -250,9 +253,13 @@ def data_subset(
     from tlc.data.examples import iter_examples
     from tlc.data.io import csv_text
     from tlc.data.readers import read_records
+    from tlc.ownership import check_replace, first_line
 
-    if out.exists() and not force:
-        raise DataError("already exists", path=out, hint="pass --force to overwrite it")
+    if out.exists():  # --force replaces only a label budget (header row,role,...), never more
+        header = first_line(out)
+        check_replace(out, force=force, error=DataError, made="a label budget written by tlc "
+                      "data subset", seems="its header does not start with row,role",
+                      ours=out.stat().st_size == 0 or (header or "").startswith("row,role,"))
     if not out.parent.is_dir():
         raise DataError("folder does not exist", path=out.parent, hint="create it first")
     name, split = parse_source(dataset)
@@ -313,18 +320,17 @@ def tokenizer_train(
     text_column: TextColumn = "text",
     fmt: Format = None,
     on_bad_rows: OnBadRows = "error",
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing tokenizer.")]
-    = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a tokenizer tlc wrote in "
+                                        "--out (never another tool's files).")] = False,
 ) -> None:
     """Train a sentencepiece tokenizer (unigram, NFKC + case folding) on one or more text
     sources, and save it with its document-grid settings."""
     from collections import Counter
 
     from tlc.tokenizer import Tokenizer, TokenizerConfig
+    from tlc.tokenizer.spm import check_save_dir
 
-    if (out / "tokenizer.model").exists() and not force:
-        raise DataError("a tokenizer already exists here", path=out,
-                        hint="pass --force to replace it, or choose another --out")
+    check_save_dir(out, force=force)
     config = TokenizerConfig(vocab_size=vocab_size, max_sentences=max_sentences,
                              max_tokens=max_tokens, seed=seed)
     skipped: Counter = Counter()
@@ -423,8 +429,9 @@ def train_cmd(
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the label budget, "
                                              "validation split and training.")] = None,
     data_dir: DataDir = None,
-    force: Annotated[bool, typer.Option("--force", help="Delete and retrain an existing run "
-                                        "in --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Delete the run in --out (only the "
+                                        "files tlc wrote; refused when the folder holds "
+                                        "anything else) and train again.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in "
                                          "--out from its last finished epoch.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -445,7 +452,8 @@ def train_cmd(
         from tlc.train.run import load_run
 
         config = config.replace(
-            tokenizer=load_run(init, purpose="start a transfer from").config.tokenizer.to_dict())
+            tokenizer=load_run(init, purpose="start a transfer from",
+                               option="--init").config.tokenizer.to_dict())
     direct: list[str] = []
     if data is not None:
         direct.append(f"data.train={json.dumps(data)}")
@@ -498,11 +506,13 @@ def evaluate_cmd(
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall, confusion matrix and (two classes)
     ROC-AUC of a run on labelled data: a table on screen, JSON on disk."""
-    from tlc.train.evaluate import default_report_path, evaluate
+    from tlc.train.evaluate import check_report_out, default_report_path, evaluate
     from tlc.train.metrics import format_report
     from tlc.train.run import load_run, write_json
 
     run = load_run(run_dir, purpose="evaluate")
+    if out is not None:
+        check_report_out(out)
     report = evaluate(run, data, data_dir=data_dir, text_column=text_column,
                       label_column=label_column, fmt=fmt, on_bad_rows=on_bad_rows)
     path = out or default_report_path(run, data, report["split"])
@@ -559,7 +569,8 @@ def export_cmd(
         "--no-validate", help="Skip the comparison with the Keras model (not recommended).")]
     = False,
     data_dir: DataDir = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it is a model tlc "
+                                        "export wrote (never another file).")] = False,
 ) -> None:
     """Export a run to one ONNX file: raw text in (`text: string[N]`), class probabilities
     (`probabilities: float[N, C]`) and label names (`label: string[N]`) out, with the
@@ -680,7 +691,8 @@ def predict_cmd(
         "--resume", help="Continue an interrupted run into the same --out from the row where "
         "it stopped (same input, model and options).")] = False,
     force: Annotated[bool, typer.Option(
-        "--force", help="Overwrite --out, and drop the partial output of an interrupted run.")]
+        "--force", help="Overwrite --out if it is tlc predict output (never another file), "
+        "and drop the partial output of an interrupted run.")]
     = False,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, help="Texts scored at once on this many cores (default: all).")]

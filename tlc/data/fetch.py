@@ -28,6 +28,7 @@ from tqdm import tqdm
 from tlc import __version__
 from tlc.data.registry import REGISTRY, DatasetEntry, get_entry
 from tlc.errors import ChecksumError, FetchError
+from tlc.ownership import OutputLock, foreign_entries, listing
 
 _ALGORITHMS = {"md5": 32, "sha256": 64}  # name -> hex digest length
 _USER_AGENT = f"tlc/{__version__} (+python urllib)"
@@ -232,22 +233,52 @@ def fetch(
             hint="pick a writable folder with --data-dir (or TLC_DATA_DIR)",
         ) from None
 
-    if final.is_dir() and not force:
-        if all((final / out).is_file() for out in outputs):
-            _say(f"{name}: already in {final} (use --force to fetch it again)")
-            return final
-        if any(final.iterdir()):
-            missing = [out for out in outputs if not (final / out).is_file()]
+    # Two fetches of one data set would append to the same partial download: the second is
+    # refused at once, before it looks at the folder.
+    with OutputLock(final, "tlc data fetch", f"this data set ({name})",
+                    hint="wait for it to finish"):
+        return _fetch(entry, name, data_dir, final, outputs, force=force, progress=progress,
+                      keep_downloads=keep_downloads, options=options)
+
+
+def _fetch(entry: DatasetEntry, name: str, data_dir: Path, final: Path,
+           outputs: Sequence[str], *, force: bool, progress: bool, keep_downloads: bool,
+           options: dict) -> Path:
+    # Replaced (with --force) only when the folder holds nothing but what fetch writes there:
+    # the converted files (with any options, e.g. every GloVe size). A user's own files in
+    # it, or a file under the folder's name, are never deleted.
+    written = set(entry.outputs) | set(outputs)
+    if final.is_dir():
+        foreign = foreign_entries(final, lambda p: p.name in written and p.is_file())
+        if not force:
+            if all((final / out).is_file() for out in outputs):
+                _say(f"{name}: already in {final} (use --force to fetch it again)")
+                return final
+            if any(final.iterdir()):
+                missing = [out for out in outputs if not (final / out).is_file()]
+                raise FetchError(
+                    f"folder exists but lacks {', '.join(missing)}"
+                    + (f", and holds {listing(foreign)}, which tlc data fetch did not write"
+                       if foreign else ""),
+                    path=final,
+                    hint=f"move those out of the folder (or use another --data-dir); --force "
+                    f"replaces only a folder that holds just {name}'s files" if foreign else
+                    f"use --force to replace the folder with a fresh copy of {name}",
+                )
+        elif foreign:
             raise FetchError(
-                f"folder exists but lacks {', '.join(missing)}",
+                f"--force refused: the folder holds {listing(foreign)}, which tlc data fetch "
+                "did not write (nothing was deleted)",
                 path=final,
-                hint=f"use --force to replace the folder with a fresh copy of {name}",
+                hint="move those out of the folder (or use another --data-dir), then run the "
+                "command again",
             )
-    elif final.exists() and not final.is_dir():
+    elif final.exists() or final.is_symlink():
         raise FetchError(
             "exists and is not a folder",
             path=final,
-            hint=f"move it away, or use --force to replace it with {name}",
+            hint=f"move it away, or use another --data-dir: tlc data fetch writes {name} "
+            "into a folder of this name, and replaces only a folder it wrote",
         )
 
     downloads_dir = data_dir / ".downloads"

@@ -25,6 +25,7 @@ import numpy as np
 from .. import __version__
 from .. import metadata as meta
 from ..errors import TlcError
+from ..ownership import check_replace
 from ..session import open_session
 from ..text import model_text
 from .compact import compact
@@ -155,9 +156,9 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     if out.is_dir():
         raise TlcError("the output path is a folder", path=out, hint="give a file name, "
                        "e.g. model.onnx")
-    if out.exists() and not force:
-        raise TlcError("the output file already exists", path=out,
-                       hint="pass --force to replace it, or choose another --out")
+    seems = not_an_export(out) if out.exists() else None
+    check_replace(out, force=force, ours=seems is None, made="a model written by tlc export",
+                  seems=f"it is {seems}" if seems else None)
     for option, given in (("--int8-rows", int8_rows), ("--ratio", ratio)):
         if given is not None and not quantize:
             raise TlcError(f"{option} only applies with --quantize", hint="add --quantize")
@@ -210,6 +211,73 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     report["bytes"] = out.stat().st_size
     report["seconds"] = time.perf_counter() - started
     return report
+
+
+def not_an_export(path: Path) -> str | None:
+    """None when ``path`` is a model tlc export wrote (ONNX with ``tlc.`` metadata), or an
+    empty file, which --force may replace; else what the file seems to be. Reads only the
+    model's top-level protobuf fields (the graph is skipped, not parsed), so a large file
+    of any kind costs no memory."""
+    import mmap
+
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return None
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                fields = _protobuf_fields(data, 0, len(data))
+                if fields is None or 7 not in {n for n, _, _ in fields}:  # 7: the graph
+                    return "not an ONNX model"
+                keys = []
+                for number, a, b in fields:
+                    if number == 14:  # metadata_props: entries {1: key, 2: value}
+                        entry = _protobuf_fields(data, a, b) or []
+                        keys += [bytes(data[x:y]) for n, x, y in entry if n == 1]
+    except OSError as err:
+        return f"unreadable ({err.strerror or err})"
+    if any(key.startswith(b"tlc.") for key in keys):
+        return None
+    return "an ONNX model without tlc metadata (not written by tlc export)"
+
+
+def _protobuf_fields(data, start: int, end: int) -> list[tuple[int, int, int]] | None:
+    """(field number, value start, value end) of each length-delimited field of the protobuf
+    message ``data[start:end]``; None when the bytes are not a well-formed message."""
+
+    def varint(pos: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            if pos >= end or shift > 63:
+                raise ValueError
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value, pos
+            shift += 7
+
+    found, pos = [], start
+    try:
+        while pos < end:
+            tag, pos = varint(pos)
+            number, wire = tag >> 3, tag & 7
+            if number == 0:
+                raise ValueError
+            if wire == 0:
+                _, pos = varint(pos)
+            elif wire in (1, 5):
+                pos += 8 if wire == 1 else 4
+            elif wire == 2:
+                length, pos = varint(pos)
+                found.append((number, pos, pos + length))
+                pos += length
+            else:
+                raise ValueError
+        if pos != end:
+            raise ValueError
+    except ValueError:
+        return None
+    return found
 
 
 def _steps(int8_rows, int5_rows, ratio, vocab: int, validate: bool, say) -> list[Split]:

@@ -16,10 +16,17 @@ every block boundary, and renamed to NAME only when the last row is written: an 
 run never leaves a truncated file that looks complete, and ``resume=True`` cuts the partial
 file back to the last record and continues after the rows it holds: every row is written
 exactly once, and no row already written is scored again.
+
+The output is locked (``.NAME.lock`` beside it, see :class:`~tlc.ownership.OutputLock`) from
+before its files are looked at until the rename: a second run on the same output is refused
+at once and never touches the first's files. ``force=True`` replaces only what tlc predict
+writes (see :func:`is_predict_output`) and its own partial files, never another file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import gzip
 import json
 import os
@@ -36,6 +43,7 @@ from tlc.data.examples import check_columns, reason_key, row_text
 from tlc.data.io import csv_text, is_stdin, strip_compression
 from tlc.data.readers import EXTENSIONS, FORMATS, Record, detect_format, read_records
 from tlc.errors import DataError, TlcError
+from tlc.ownership import OutputLock, check_replace, first_line
 from tlc.runtime.classifier import DEFAULT_TRUNCATE_CHARS, Classifier
 
 OUT_FORMATS = ("csv", "tsv", "jsonl")
@@ -287,14 +295,13 @@ class _Output:
             self.progress.unlink(missing_ok=True)
 
 
-def _check_paths(input_path: str, out: str, *, resume: bool, force: bool
-                 ) -> dict[str, Any] | None:
-    """Refuse what cannot work before any scoring; return the progress record to resume."""
+def _check_target(input_path: str, out: str, *, resume: bool) -> None:
+    """Refuse an output that cannot work, before anything is locked, read or written."""
     if is_stdin(out):
         if resume:
             raise DataError("standard output cannot be resumed", path="-",
                             hint="write to a file with --out FILE to be able to --resume")
-        return None
+        return
     p = Path(out)
     if p.is_dir():
         raise DataError("is a folder", path=p, hint="give a file name for --out")
@@ -308,14 +315,61 @@ def _check_paths(input_path: str, out: str, *, resume: bool, force: bool
     if p.name.endswith((".bz2", ".xz")):
         raise DataError("only gzip output is supported", path=p,
                         hint="name the output .gz, or leave it uncompressed")
+
+
+def is_predict_output(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds what tlc predict writes, so --force may replace it: an empty
+    file, or one whose first line (the header, or the first JSON record) ends with the output
+    columns ``label``, ``p_<label>``... and ``error``, all with one prefix (``pred_``...)."""
+    p = Path(path)
+    try:
+        if p.stat().st_size == 0:
+            return True
+    except OSError:
+        return False
+    line = first_line(p)
+    if line is None:
+        return False
+    line = line.rstrip("\r\n")
+    if not line:
+        return True  # a compressed empty output
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False
+        return isinstance(record, dict) and _output_columns_last(list(record))
+    return any(_output_columns_last(next(csv.reader([line], delimiter=d), []))
+               for d in ("\t", ","))
+
+
+def _output_columns_last(names: list[str]) -> bool:
+    if len(names) < 3 or not names[-1].endswith("error"):
+        return False
+    prefix = names[-1][: -len("error")]
+    if prefix != PREFIX * (len(prefix) // len(PREFIX)):
+        return False
+    i = len(names) - 2
+    while i >= 0 and names[i].startswith(f"{prefix}p_"):
+        i -= 1
+    return i < len(names) - 2 and i >= 0 and names[i] == f"{prefix}label"
+
+
+def _check_paths(input_path: str, out: str, *, resume: bool, force: bool
+                 ) -> dict[str, Any] | None:
+    """With the output locked: refuse what must not be overwritten; return the progress
+    record to resume. --force replaces only tlc predict output and its own partial files."""
+    if is_stdin(out):
+        return None
+    p = Path(out)
     part, progress = part_paths(p)
+    check_replace(p, force=force, ours=is_predict_output(p), made="tlc predict output",
+                  seems="its first line lacks the label, p_<label> and error columns",
+                  error=DataError)
     if force:
         part.unlink(missing_ok=True)
         progress.unlink(missing_ok=True)
         return None
-    if p.exists():
-        raise DataError("already exists", path=p, hint="pass --force to overwrite it, or "
-                        "choose another --out")
     if resume:
         if is_stdin(input_path):
             raise DataError("a run reading standard input cannot be resumed", path="-",
@@ -395,6 +449,20 @@ def score_file(
     out_fmt = output_format(in_fmt, out, out_format)
     out = os.fspath(out) if out is not None else default_output(input_path, out_fmt)
     compress = not is_stdin(out) and out.endswith(".gz")
+    _check_target(input_path, out, resume=resume)
+    # Held from before the output's files are looked at to after the rename: a second tlc
+    # predict on the same output is refused at once and never touches the first's files.
+    lock = contextlib.nullcontext() if is_stdin(out) else OutputLock(
+        out, "tlc predict", "this output", hint="wait for it to finish, or choose another --out")
+    with lock:
+        return _score(classifier, input_path, out, in_fmt=in_fmt, out_fmt=out_fmt,
+                      compress=compress, text_column=text_column, max_chars=max_chars,
+                      resume=resume, force=force, progress=progress, say=say)
+
+
+def _score(classifier: Classifier, input_path: str, out: str, *, in_fmt: str, out_fmt: str,
+           compress: bool, text_column: str, max_chars: int, resume: bool, force: bool,
+           progress: bool | None, say: Callable[[str], None]) -> Summary:
     state = _check_paths(input_path, out, resume=resume, force=force)
     expected = {
         "input": None if is_stdin(input_path) else _fingerprint(input_path),

@@ -341,3 +341,35 @@ def _training_error(err: RuntimeError, config: TokenizerConfig) -> TlcError:
             "no text to train the tokenizer on", hint="check the text column of the input data"
         )
     return TlcError(f"sentencepiece training failed: {message}")
+
+
+def check_save_dir(directory: str | os.PathLike[str], *, force: bool) -> None:
+    """Refuse, before any training, a folder :meth:`Tokenizer.save` must not write into.
+
+    Only ``tokenizer.model`` and ``tokenizer.json`` are ever written, so other entries of the
+    folder are never at risk and need no --force. Those two are replaced only with --force and
+    only when they are a tlc tokenizer (its tokenizer.json: format, sha256, config): another
+    tool's ``tokenizer.json`` or ``tokenizer.model`` (both common names) is never
+    overwritten."""
+    from tlc.ownership import json_object, listing
+
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise TlcError("--out is a file, not a folder", path=directory,
+                       hint="give --out a folder (it is created)")
+    present = [p for p in (directory / MODEL_FILE, directory / META_FILE)
+               if p.exists() or p.is_symlink()]
+    if not present:
+        return
+    meta = json_object(directory / META_FILE)
+    ours = (meta is not None and {"format", "sha256", "config"} <= set(meta)
+            and all(p.is_file() for p in present))
+    if not ours:
+        names = listing(p.name for p in present)
+        raise TlcError(f"{names} here {'is' if len(present) == 1 else 'are'} not a tokenizer "
+                       f"written by tlc (no tlc {META_FILE} describes it), so tlc tokenizer "
+                       "train does not overwrite it, with or without --force", path=directory,
+                       hint="choose another --out")
+    if not force:
+        raise TlcError("a tokenizer already exists here", path=directory,
+                       hint="pass --force to replace it, or choose another --out")

@@ -48,6 +48,22 @@ def evaluate(run: Run, spec: str, *, data_dir=None, split: str = "test",
     return report
 
 
+def check_report_out(path: Path) -> None:
+    """--out may replace an earlier report (re-running an evaluation is normal), never
+    another file: only a JSON object with a report's accuracy and confusion matrix."""
+    from ..ownership import json_object
+
+    if path.is_dir():
+        raise DataError("--out is a folder", path=path, hint="give a file name, e.g. report.json")
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    report = json_object(path)
+    if report is None or not {"accuracy", "confusion_matrix", "run"} <= set(report):
+        raise DataError("already exists, and is not a tlc evaluate report, so it is not "
+                        "overwritten", path=path,
+                        hint="choose another --out, or move the file away")
+
+
 def default_report_path(run: Run, spec: str, split: str) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{spec}-{split}")
     return run.path / "eval" / f"{safe}.json"

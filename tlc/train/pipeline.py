@@ -6,6 +6,7 @@ seed-table benchmark and the tests can drive them without the command line.
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import shutil
 import sys
@@ -20,6 +21,7 @@ from ..data.budget import stratified_subset, validation_split
 from ..data.dataset import iter_texts, open_dataset, parse_source
 from ..data.labels import LabelSet
 from ..errors import DataError, TlcError
+from ..ownership import OutputLock, entry_name, listing
 from ..tokenizer import Tokenizer
 from .config import RunConfig
 from .run import (
@@ -30,7 +32,10 @@ from .run import (
     RUN_FORMAT,
     TOKENIZER_DIR,
     Run,
+    foreign_entries,
     load_run,
+    mark_run,
+    remove_run,
     run_state,
     write_json,
 )
@@ -138,38 +143,63 @@ def peak_memory_mb() -> float:
 
 
 def prepare_out(out: Path, *, force: bool, resume: bool) -> bool:
-    """Returns True when resuming a checkpoint. Never overwrites a finished run silently."""
+    """Returns True when resuming a checkpoint. Never overwrites a finished run silently, and
+    never deletes or writes into what is not a tlc run (see :mod:`.run`): --force removes
+    only what tlc wrote, and refuses, naming them, when other entries are there."""
     state = run_state(out)
+    if state == "file":
+        raise TlcError("--out is a file, not a folder", path=out,
+                       hint="give --out a new or empty folder (it is created), or a run folder")
+    if state == "other":
+        raise TlcError(f"--out holds no tlc run, so tlc train will not write into it (it "
+                       f"holds {listing(entry_name(p) for p in out.iterdir())})", path=out,
+                       hint="choose a new or empty folder for --out; --force deletes only "
+                       "a run's own files, never a folder that is not a run")
+    foreign = foreign_entries(out) if state in ("complete", "unfinished") else []
+    resumable = (out / CHECKPOINT_DIR / "progress.json").is_file()
+    if state == "unfinished" and resume and resumable:
+        mark_run(out)
+        return True
+    if force and foreign:
+        raise TlcError(f"--force refused: besides a tlc run, this folder holds "
+                       f"{listing(foreign)}, which tlc did not write (nothing was deleted)",
+                       path=out, hint="move those out of the folder, or choose another --out")
+    again = "" if foreign else "pass --force to train it again (the old run is deleted), or "
+    blocked = (f" (--force would be refused: the folder also holds {listing(foreign)}, which "
+               "tlc did not write)" if foreign else "")
     if state == "complete":
         if not force:
             raise TlcError("a finished run is already here", path=out,
-                           hint="pass --force to train it again (the old run is deleted), "
-                           "or choose another --out")
-        shutil.rmtree(out)
+                           hint=f"{again}choose another --out{blocked}")
+        remove_run(out)
     elif state == "unfinished":
-        if resume and (out / CHECKPOINT_DIR / "progress.json").is_file():
-            return True
         if not force:
-            raise TlcError(
-                "an unfinished run is here (interrupted?)", path=out,
-                hint="pass --resume to continue it from its last epoch, or --force to start "
-                "over" if (out / CHECKPOINT_DIR).is_dir() else
-                "pass --force to start over, or choose another --out")
-        shutil.rmtree(out)
+            if resumable:
+                hint = ("pass --resume to continue it from its last epoch, or "
+                        + (f"choose another --out{blocked}" if foreign
+                           else "--force to start over"))
+            else:  # stopped before its first epoch ended: nothing to resume
+                hint = ("" if foreign else "pass --force to start over, or ") \
+                    + f"choose another --out{blocked}"
+            raise TlcError("an unfinished run is here (interrupted?)", path=out, hint=hint)
+        remove_run(out)
     elif resume:
         raise TlcError("nothing to resume: no interrupted run here", path=out,
                        hint="leave out --resume to start a new run")
     out.mkdir(parents=True, exist_ok=True)
+    mark_run(out)
     return False
 
 
 def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = False,
           resume: bool = False, quiet: bool = False) -> Run:
     """Train a run into ``out`` and return it. Settings errors are found before anything is
-    written; a failure before the first checkpoint leaves no folder behind."""
+    written; a failure before the first checkpoint leaves nothing of this run behind. The
+    run folder is locked (``.NAME.lock`` beside it) from before it is touched to the end: a
+    second ``tlc train`` into it is refused at once."""
     out = Path(out)
     started = time.perf_counter()
-    source = (load_run(config.transfer.init, purpose="start a transfer from")
+    source = (load_run(config.transfer.init, purpose="start a transfer from", option="--init")
               if config.transfer.init else None)
     if source is not None:
         from .model import inherit_model
@@ -186,20 +216,32 @@ def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = Fa
                         hint="evaluate the source run directly (`tlc evaluate SOURCE DATA`), "
                         "or pass --unlabelled NAME:SPLIT to self-train on pseudo-labels")
     check_sources(config, data_dir)
-    resuming = prepare_out(out, force=force, resume=resume)
     try:
-        return _train(config, out, source, resuming, data_dir=data_dir, quiet=quiet,
-                      started=started)
-    except BaseException as err:
-        # A run that failed before its first checkpoint has nothing worth resuming: remove
-        # it, so the corrected command is not refused as "unfinished run here".
-        if not (out / CHECKPOINT_DIR / "progress.json").is_file():
-            if not resuming:
-                shutil.rmtree(out, ignore_errors=True)
-        elif isinstance(err, KeyboardInterrupt):
-            _say(f"interrupted; the finished epochs are saved in {out / CHECKPOINT_DIR}: run "
-                 "the same command with --resume to continue", False)
-        raise
+        out.parent.mkdir(parents=True, exist_ok=True)  # the lock file goes beside the run
+    except OSError as err:
+        raise TlcError(f"cannot create the folder for --out: {err.strerror or err}",
+                       path=out.parent, hint="choose another --out") from None
+    with OutputLock(out, "tlc train", "this run folder",
+                    hint="wait for it to finish, or choose another --out"):
+        created = not out.exists()
+        resuming = prepare_out(out, force=force, resume=resume)
+        try:
+            return _train(config, out, source, resuming, data_dir=data_dir, quiet=quiet,
+                          started=started)
+        except BaseException as err:
+            # A run that failed before its first checkpoint has nothing worth resuming:
+            # remove what it wrote (and the folder, if this run made it and nothing else is
+            # in it), so the corrected command is not refused as "unfinished run here".
+            if not (out / CHECKPOINT_DIR / "progress.json").is_file():
+                if not resuming and out.is_dir() and not (out / RUN_FILE).is_file():
+                    remove_run(out)
+                    if created:
+                        with contextlib.suppress(OSError):
+                            out.rmdir()  # only when empty
+            elif isinstance(err, KeyboardInterrupt):
+                _say(f"interrupted; the finished epochs are saved in {out / CHECKPOINT_DIR}: "
+                     "run the same command with --resume to continue", False)
+            raise
 
 
 def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, data_dir,

@@ -4,20 +4,31 @@
     RUN/tokenizer/      sentencepiece model + its config (grid size included)
     RUN/model.keras     the Keras model (custom layers load with safe_mode=True)
     RUN/run.json        written last: labels, versions, training summary, validation report
+    RUN/.tlc-run        written first: marks the folder as a tlc run (tlc version, when)
 
 A folder without ``run.json`` is unfinished (interrupted, or still training): it can be resumed
 with ``--resume`` but not used as a source or evaluated.
+
+tlc deletes only what it wrote: ``--force`` (and the clean-up after a failed start) removes the
+entries of :data:`RUN_ENTRIES` and refuses when the folder holds anything else; a folder is
+taken for a run by its marker, or, for runs made before the marker existed, by ``run.json`` or
+``config.json`` beside ``tokenizer/``. Anything else is not a run, and tlc train does not write
+into it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import TlcError
+from ..ownership import entry_name, listing
 from ..tokenizer import Tokenizer
 from .config import RunConfig
 
@@ -26,8 +37,22 @@ RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
 TOKENIZER_DIR = "tokenizer"
+RUN_MARKER = ".tlc-run"
 CHECKPOINT_DIR = "checkpoint"   # written by the trainer while a run is unfinished
 PROGRESS_FILE = "progress.json"
+EVAL_DIR = "eval"
+# Everything tlc writes into a run folder, and what each of its sub-folders may hold.
+# command.json is benchmarks/seed_table.py's note of the arguments that made the run;
+# .tmp-* are write_json's and the checkpoint's half-written files.
+_TEMP = ".tmp-"
+DAMAGED = "the run folder is damaged or incomplete: train it again (`tlc train ... --force`)"
+RUN_ENTRIES: dict[str, Callable[[str], bool] | None] = {
+    RUN_MARKER: None, CONFIG_FILE: None, RUN_FILE: None, MODEL_FILE: None, "command.json": None,
+    TOKENIZER_DIR: lambda n: n in ("tokenizer.model", "tokenizer.json"),
+    CHECKPOINT_DIR: lambda n: n in ("last.keras", "best-weights.npz", "progress.json")
+    or n.startswith(_TEMP),
+    EVAL_DIR: lambda n: n.endswith(".json") or n.startswith(_TEMP),
+}
 
 
 @dataclass
@@ -49,46 +74,117 @@ class Run:
             del layers  # imported for its side effect: it registers the custom layers
 
             path = self.path / MODEL_FILE
+            if not path.is_file():
+                raise TlcError("the run's model file is missing", path=path, hint=DAMAGED)
             try:
                 self._model = keras.saving.load_model(path, safe_mode=True)
-            except (OSError, ValueError) as err:
-                raise TlcError(f"cannot load the run's model: {err}", path=path,
-                               hint="the run folder is damaged or incomplete; train it again "
-                               "with --force") from None
+            except Exception as err:  # a damaged file fails in many ways; none is a tlc bug
+                import zipfile
+
+                why = (str(err).splitlines()[0] if zipfile.is_zipfile(path)
+                       else "not a Keras model file (damaged or replaced?)")
+                raise TlcError(f"cannot load the run's model: {why}", path=path,
+                               hint=DAMAGED) from None
         return self._model
 
 
 def run_state(path: Path) -> str:
-    """'missing', 'empty', 'complete' or 'unfinished'."""
+    """'missing', 'file' (not a folder), 'empty', 'complete', 'unfinished' (a run without
+    run.json: interrupted, or still training) or 'other' (a folder that holds no tlc run)."""
     if not path.exists():
         return "missing"
     if not path.is_dir():
-        raise TlcError("run path exists and is not a folder", path=path,
-                       hint="choose another --out")
-    if (path / RUN_FILE).is_file():
-        return "complete"
-    return "unfinished" if any(path.iterdir()) else "empty"
+        return "file"
+    names = {p.name for p in path.iterdir()}
+    if not names:
+        return "empty"
+    if not (RUN_MARKER in names or RUN_FILE in names or {CONFIG_FILE, TOKENIZER_DIR} <= names):
+        return "other"
+    return "complete" if (path / RUN_FILE).is_file() else "unfinished"
 
 
-def load_run(path: str | Path, *, purpose: str = "use") -> Run:
+def foreign_entries(path: Path) -> list[str]:
+    """What a run folder holds that tlc did not write there (``eval/notes.txt`` for a file
+    inside one of its sub-folders), sorted."""
+    found = []
+    for p in path.iterdir():
+        inner = None if p.name.startswith(_TEMP) else RUN_ENTRIES.get(p.name, False)
+        if inner is False or (inner is None and not p.is_file()) or (
+                inner is not None and (p.is_symlink() or not p.is_dir())):
+            found.append(entry_name(p))
+        elif inner is not None:
+            found += [f"{p.name}/{entry_name(c)}" for c in p.iterdir()
+                      if not (c.is_file() and inner(c.name))]
+    return sorted(found)
+
+
+def remove_run(path: Path) -> None:
+    """Delete what tlc wrote into a run folder, file by file: anything else stays, and so
+    do the folder and any sub-folder that still holds something."""
+    for p in path.iterdir():
+        inner = None if p.name.startswith(_TEMP) else RUN_ENTRIES.get(p.name, False)
+        if inner is False:
+            continue
+        if inner is None:
+            if p.is_file():
+                p.unlink()
+        elif p.is_dir() and not p.is_symlink():
+            for c in p.iterdir():
+                if c.is_file() and inner(c.name):
+                    c.unlink()
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only when empty
+
+
+def mark_run(path: Path) -> None:
+    """The marker that makes ``path`` a tlc run folder, written before anything else."""
+    marker = path / RUN_MARKER
+    if not marker.is_file():
+        write_json(marker, {"made_by": "tlc train", "tlc_version": __version__,
+                            "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def load_run(path: str | Path, *, purpose: str = "use", option: str | None = None) -> Run:
+    """The finished run in ``path``; ``option`` names the command-line option that gave it
+    (e.g. ``--init``), for the messages. Every problem is one TlcError."""
     path = Path(path)
     state = run_state(path)
+    give = f"give {option}" if option else "give"
+    expected = f"{give} a run folder: the --out folder of a finished `tlc train`"
     if state == "missing":
-        raise TlcError("run folder not found", path=path,
-                       hint="give the --out folder of a finished `tlc train`")
+        raise TlcError("run folder not found", path=path, hint=expected)
+    if state == "file":
+        if path.suffix.lower() == ".onnx":
+            hint = (f"{give} the run folder it was exported from"
+                    + ("; an exported model is scored with `tlc predict MODEL DATA`"
+                       if purpose == "evaluate" else ""))
+            raise TlcError(f"is an exported model, not a run folder (tlc cannot {purpose} "
+                           "an .onnx file)", path=path, hint=hint)
+        raise TlcError("is a file, not a run folder", path=path, hint=expected)
+    if state == "empty":
+        raise TlcError("is an empty folder, not a run", path=path, hint=expected)
+    if state == "other":
+        held = listing(entry_name(p) for p in path.iterdir())
+        raise TlcError(f"holds no tlc run (no {RUN_FILE}; it holds {held})", path=path,
+                       hint=expected)
     if state != "complete":
-        raise TlcError(f"run is not finished (no {RUN_FILE}), so it cannot be used to {purpose}",
-                       path=path,
-                       hint="finish it with `tlc train ... --resume`, or train it again with "
-                       "--force")
+        if (path / CHECKPOINT_DIR / "progress.json").is_file():
+            raise TlcError(f"run is not finished (no {RUN_FILE}), so it cannot be used to "
+                           f"{purpose}", path=path,
+                           hint=f"finish it first with the `tlc train ... --out {path}` "
+                           "command that started it, plus --resume")
+        raise TlcError(f"run is not finished (no {RUN_FILE}) and stopped before its first "
+                       f"checkpoint, so it cannot be used to {purpose}", path=path,
+                       hint=f"train it again (`tlc train ... --out {path} --force`), or {give} "
+                       "a finished run")
     info_path = path / RUN_FILE
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise TlcError(f"run metadata is unreadable: {err}", path=info_path) from None
+        raise TlcError(f"run metadata is unreadable: {err}", path=info_path,
+                       hint=DAMAGED) from None
     if not isinstance(info, dict):
-        raise TlcError("run metadata is not a JSON object", path=info_path,
-                       hint="the run folder is damaged; train it again with --force")
+        raise TlcError("run metadata is not a JSON object", path=info_path, hint=DAMAGED)
     fmt = info.get("format")
     if fmt != RUN_FORMAT:
         raise TlcError(
@@ -98,11 +194,16 @@ def load_run(path: str | Path, *, purpose: str = "use") -> Run:
             hint=f"use the tlc version that made it, or train the run again with tlc "
             f"{__version__}",
         )
-    config = RunConfig.load(path / CONFIG_FILE)
     labels = info.get("labels")
     if not isinstance(labels, list) or len(labels) < 2:
-        raise TlcError("run metadata has no label list", path=info_path)
-    tokenizer = Tokenizer.load(path / TOKENIZER_DIR)
+        raise TlcError("run metadata has no label list", path=info_path, hint=DAMAGED)
+    try:
+        config = RunConfig.load(path / CONFIG_FILE)
+        tokenizer = Tokenizer.load(path / TOKENIZER_DIR)
+    except TlcError as err:
+        if err.hint is not None:
+            raise
+        raise type(err)(err.message, path=err.path, line=err.line, hint=DAMAGED) from None
     return Run(path, config, [str(x) for x in labels], info, tokenizer)
 
 
