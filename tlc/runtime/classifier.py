@@ -155,12 +155,17 @@ class Classifier:
         if self.truncate_chars is not None:
             limit = self.truncate_chars
             texts = [t if len(t) <= limit else t[:limit] for t in texts]
-        chunks = self._chunks(texts)
+        # Texts of similar length go into the same chunk: the graph's work follows the longest
+        # text of a run (see tlc.export.packed), so a short review never waits on a long one.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        chunks = self._chunks([texts[i] for i in order])
         if len(chunks) == 1 or self.threads == 1:
             parts = [self._run(c) for c in chunks]
         else:
-            parts = list(self._executor().map(self._run, chunks))  # map keeps input order
-        proba = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            parts = list(self._executor().map(self._run, chunks))  # map keeps chunk order
+        by_length = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        proba = np.empty_like(by_length)
+        proba[order] = by_length                                   # back in input order
         labels = self._names[proba.argmax(axis=1)].tolist()
         return labels, proba
 
