@@ -176,3 +176,16 @@ def test_quantised_packed_graph_folds_to_the_float_one(tokenizer, texts, tmp_pat
     assert optimised(quantised, "q.onnx") == optimised(proto, "f.onnx")
     got = run(open_session(quantised.SerializeToString()), texts)
     assert (got.argmax(1) == run(packed, texts).argmax(1)).mean() > 0.9
+
+
+@pytest.mark.parametrize("opset", [17, 18, 21])
+def test_every_supported_opset(tokenizer, texts, opset):
+    """ReduceMax (k = 1) takes its axes as an attribute up to opset 17, as an input after."""
+    config = ModelConfig(embedding_dim=6, word_filters=5, sentence_filters=4, hidden_units=3,
+                         word_k=1, sentence_k=1)
+    tok, model, fixed, _ = both(tokenizer, config, (4, 10), seed=3, shift=0.2)
+    proto = packed_text_classifier(model, config, tok, ["a", "b", "c"], opset=opset)
+    assert {o.domain: o.version for o in proto.opset_import}[""] == opset
+    batch = edge_texts(texts)
+    np.testing.assert_allclose(run(open_session(proto.SerializeToString()), batch),
+                               run(fixed, batch), rtol=0, atol=1e-6)

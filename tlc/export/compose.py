@@ -55,7 +55,7 @@ def packed_text_classifier(model, config, tokenizer, labels: list[str], opset: i
     net, net_inits = packed_network_nodes(
         keras_weights(model), config, cfg.max_sentences, cfg.max_tokens,
         tokenizer.terminal, tokenizer.starts_word, ids=ids, offsets=offsets,
-        probabilities=NET_PREFIX + PROBABILITIES, prefix=NET_PREFIX)
+        probabilities=NET_PREFIX + PROBABILITIES, prefix=NET_PREFIX, opset=opset)
     ir = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
     return _classifier(enc + net, enc_inits + net_inits, [], labels, {"": opset}, max(ir, 8))
 

@@ -60,7 +60,7 @@ def keras_weights(model) -> dict[str, list[np.ndarray]]:
 def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sentences: int,
                          max_tokens: int, terminal: np.ndarray, starts_word: np.ndarray, *,
                          ids: str, offsets: str, probabilities: str, prefix: str = "net/",
-                         groups: int = GROUPS):
+                         groups: int = GROUPS, opset: int = 17):
     """Nodes and initializers: the tokenizer's flat ``ids`` (int32[total]) and ``offsets``
     (int64[N + 1]) -> ``probabilities`` (float[N, C]) for a model of ``config``
     (:class:`~tlc.train.model.ModelConfig`) with ``weights`` (:func:`keras_weights`)."""
@@ -107,6 +107,10 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
     def top_k(values: str, k: int, out: str) -> tuple[str, str]:
         """TopK over the last axis: (values, positions), largest first; among equal values
         the lower position first (ONNX's rule, onnxruntime's too)."""
+        if k == 1:      # max pooling: the value is all that is kept, and ReduceMax is cheap
+            if opset >= 18:     # axes became an input in opset 18
+                return node("ReduceMax", [values, minus1], out + "/v", keepdims=1), ""
+            return node("ReduceMax", [values], out + "/v", axes=[-1], keepdims=1), ""
         v, i = g.name(out + "/v"), g.name(out + "/i")
         g.nodes.append(helper.make_node("TopK", [values, const(out + "/k", np.array(
             [k], np.int64))], [v, i], name=g.name(out + "/topk"), axis=-1, largest=1,
@@ -202,8 +206,10 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
         y = node("Squeeze", [conv, zero], f"{tag}/y")                          # (f1, .., W)
         n_b = node("Sub", [hi, lo], f"{tag}/n")
         for part, x in zip(parts, top_k(y, k1, f"{tag}/top"), strict=True):  # (f1, .., k1)
-            part.append(node("Slice", [x, zero, n_b, one], x + "_real"))    # the group's rows
-    values, positions = (p[0] if groups == 1 else node("Concat", p, f"w/top_{name}", axis=1)
+            if x:                                  # (k = 1 keeps no positions)
+                part.append(node("Slice", [x, zero, n_b, one], x + "_real"))  # the group's rows
+    values, positions = (("" if not p else p[0] if groups == 1
+                          else node("Concat", p, f"w/top_{name}", axis=1))
                          for p, name in zip(parts, "vi", strict=True))
     pooled = in_position_order(values, positions, k1, "w/kmax")               # (f1, M, k1)
     c2 = k1 * f1
