@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # this checkout's tlc, not whichever one is installed
+    sys.path.insert(0, str(ROOT))
 SEED_RUNS = ROOT / "runs" / "seed_table"
 DEFAULT_RUNS = ("transfer-25000-s0", "amazon")
 TOLERANCE = 1e-5
