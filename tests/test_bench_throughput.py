@@ -92,26 +92,38 @@ def test_worker_pool_keeps_order_and_passes_go_round_robin(bench):
 
 
 def test_report_ratios_summary_and_table(bench):
-    def fake(system, mode, rps, **extra):
+    def fake(system, mode, rps, data="imdb:test", **extra):
         return {"system": system, "mode": mode, "model_bytes": 2_000_000, "accuracy": 0.9,
-                "reviews_per_second": rps, **extra}
+                "reviews_per_second": rps, "data": data, **extra}
 
     rows = [fake("tlc int8", "in-process, 2 threads, batch 256", 1000.0),
             fake("tlc float32", "in-process, 2 threads, batch 256", 500.0),
             fake("fastText .ftz (quantised, bigrams)", "2 worker processes", 8000.0),
             fake("fastText .ftz (quantised, bigrams)", "in-process, 1 thread", 5000.0,
                  predict_alone_reviews_per_second=12000.0),
-            fake("TF-IDF + LR (scikit-learn)", "2 worker processes", 3000.0)]
+            fake("TF-IDF + LR (scikit-learn)", "2 worker processes", 3000.0),
+            fake("tlc int8", "in-process, 2 threads, batch 256", 2500.0, "amazon:test"),
+            fake("fastText .ftz (quantised, bigrams)", "2 worker processes", 10000.0,
+                 "amazon:test")]
     bench.add_ratios(rows)
-    assert [r["ratio_vs_tlc_int8"] for r in rows] == [1.0, 0.5, 8.0, 5.0, 3.0]
+    assert [r["ratio_vs_tlc_int8"] for r in rows] == [1.0, 0.5, 8.0, 5.0, 3.0, 1.0, 4.0]
     text = bench.summary(rows)
     assert "misses the 5,000" in text and "8.0× as fast" in text and "12,000" in text
-    result = {"rows": rows, "summary": text, "settings": {"reviews": 25000, "repeats": 3},
-              "machine": {"cores": 2, "cpu": "test"},
-              "memory": {"model": "m.onnx", "peak_rss_ratio_large_vs_small": 1.02,
-                         "runs": [{"input_bytes": 10**8, "rows": 70000, "seconds": 100.0,
-                                   "rows_per_second": 700.0, "peak_rss_mb": 300.0}]}}
+    assert "0.12× its rate, which misses the 0.5× bar" in text
+    assert "2,500 reviews/s, 2.50× its IMDB rate (meets the 2× bar)" in text
+    memory = {"model": "m.onnx", "peak_rss_ratio_large_vs_small": 1.02,
+              "runs": [{"input_bytes": 10**8, "rows": 70000, "seconds": 10.0,
+                        "rows_per_second": 7000.0, "peak_rss_mb": 300.0},
+                       {"input_bytes": 10**9, "rows": 700000, "seconds": 100.0,
+                        "rows_per_second": 7000.0, "peak_rss_mb": 306.0}]}
+    memory["summary"] = bench.memory_summary(memory)
+    assert "100 MB CSV: 7,000 rows/s (meets the 4,000 rows/s bar)" in memory["summary"]
+    result = {"rows": rows, "summary": text,
+              "settings": {"reviews": 25000, "repeats": 3,
+                           "test_reviews": {"imdb:test": 25000, "amazon:test": 11378}},
+              "machine": {"cores": 2, "cpu": "test"}, "memory": memory}
     table = bench.markdown(result)
-    assert "| tlc int8 | in-process, 2 threads, batch 256 | 2.00 MB | 90.00% | 1,000 | 1.00 |" \
-        in table
-    assert "| 100 MB | 70,000 | 100 | 700 | 300 MB |" in table
+    assert "| imdb:test | tlc int8 | in-process, 2 threads, batch 256 | 2.00 MB | 90.00% " \
+        "| 1,000 | 1.00 |" in table
+    assert "amazon:test (11,378 reviews)" in table
+    assert "| 100 MB | 70,000 | 10 | 7,000 | 300 MB |" in table

@@ -77,12 +77,12 @@ def test_bad_outputs_and_runs(run_dir, tmp_path):
 
 
 def test_a_disagreeing_export_fails_loudly_and_leaves_nothing(run_dir, tmp_path, monkeypatch):
-    real = exporter.network_to_onnx
+    real = exporter.packed_text_classifier
 
-    def broken(model, sentences, tokens, opset=17):
+    def broken(*args, **kwargs):
         from onnx import numpy_helper
 
-        proto = real(model, sentences, tokens, opset)
+        proto = real(*args, **kwargs)
         for i, init in enumerate(proto.graph.initializer):   # shift the output layer's bias
             arr = numpy_helper.to_array(init)                 # (a shift of both would cancel)
             if arr.shape == (2,) and arr.dtype == np.float32:
@@ -91,7 +91,7 @@ def test_a_disagreeing_export_fails_loudly_and_leaves_nothing(run_dir, tmp_path,
                                                                             init.name))
         return proto
 
-    monkeypatch.setattr(exporter, "network_to_onnx", broken)
+    monkeypatch.setattr(exporter, "packed_text_classifier", broken)
     out = tmp_path / "bad.onnx"
     with pytest.raises(TlcError, match="disagrees with the Keras model"):
         export(run_dir, out, say=lambda m: None)
@@ -121,8 +121,9 @@ def test_a_model_tf2onnx_cannot_convert_is_a_clear_error(run_dir, tmp_path, monk
         raise RuntimeError("Unsupported ops: Counter({'FancyOp': 1})")
 
     monkeypatch.setattr(tf2onnx.convert, "from_function", unsupported)
+    # (only --ids-input goes through tf2onnx; text in builds its network itself)
     with pytest.raises(TlcError, match="tf2onnx could not convert the network.*FancyOp") as info:
-        export(run_dir, tmp_path / "m.onnx", say=lambda m: None)
+        export(run_dir, tmp_path / "m.onnx", ids_input=True, say=lambda m: None)
     assert "layer or op without an ONNX conversion" in info.value.hint
     assert not list(tmp_path.iterdir())
 

@@ -26,6 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 REVIEWS = [f"review {i}: " + ("great, works well. " if i % 3 else "broke at once! ") * (i % 9 + 1)
            for i in range(60)]
 OUT_COLUMNS = ["label", "p_0", "p_1", "error"]
+BLOCK_ROWS = sf.BLOCK_ROWS                     # before the fixture below sets it to 0
+
+
+@pytest.fixture(autouse=True)
+def blocks_of_batch_times_threads(monkeypatch):
+    """These tests count blocks of --batch-size x --threads rows; real runs read at least
+    sf.BLOCK_ROWS a block (see test_blocks_are_large_enough_to_group_texts_by_length)."""
+    monkeypatch.setattr(sf, "BLOCK_ROWS", 0)
 
 
 @pytest.fixture(scope="module")
@@ -164,24 +172,39 @@ def test_stdin_to_stdout_without_tensorflow(model, expected, tmp_path):
 
 
 def test_streams_rows_before_the_input_ends(model):
-    """Output appears while standard input is still open: rows are not held in memory."""
+    """Output appears while standard input is still open: rows are not held in memory (a
+    block is written once the next one is read, so two blocks' worth comes first)."""
+    n = 2 * BLOCK_ROWS + 20
     proc = subprocess.Popen([sys.executable, "-m", "tlc.cli", "predict", str(model), "-",
                              "--format", "text", "-o", "-", "--batch-size", "4", "--threads",
                              "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
     try:
-        proc.stdin.write(("".join(t + "\n" for t in REVIEWS[:20])).encode())
-        proc.stdin.flush()
         first: list[bytes] = []
         reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()))
         reader.start()
+        proc.stdin.write(("".join(REVIEWS[i % len(REVIEWS)] + "\n" for i in range(n))).encode())
+        proc.stdin.flush()
         reader.join(timeout=120)
         assert first and json.loads(first[0])["text"] == REVIEWS[0]   # stdin still open
         proc.stdin.close()
         rest = proc.stdout.read().decode().splitlines()
-        assert proc.wait(timeout=120) == 0 and len(rest) == 19
+        assert proc.wait(timeout=120) == 0 and len(rest) == n - 1
     finally:
         proc.kill()
+
+
+def test_blocks_are_large_enough_to_group_texts_by_length(model, tmp_path, monkeypatch):
+    """A block holds BLOCK_ROWS rows (more than --batch-size x --threads), so the Classifier
+    can sort them by length before it cuts them into runs; rows still come out in order."""
+    assert BLOCK_ROWS >= 1024
+    monkeypatch.setattr(sf, "BLOCK_ROWS", 100)
+    src = _input(tmp_path, 250)
+    scored = _interrupt_after(monkeypatch, 10**9)
+    r = predict(model, src, "-o", tmp_path / "out.csv", "--batch-size", "8", "--threads", "2")
+    assert r.exit_code == 0, r.output
+    assert scored == [100, 99, 50]                  # the empty row 100 is not scored
+    assert [row["n"] for row in read_csv(tmp_path / "out.csv")] == [str(i) for i in range(250)]
 
 
 def test_a_closed_output_pipe_stops_quietly(model, tmp_path):
@@ -406,6 +429,7 @@ def test_an_interrupted_run_leaves_no_output_then_resumes_each_row_once(model, t
 _KILL = r"""
 import os, signal, sys
 from tlc.runtime import batch as sf
+sf.BLOCK_ROWS = 0                              # blocks of --batch-size x --threads rows
 real, writes = sf._Output.write, []
 def write(self, text):
     real(self, text)

@@ -67,6 +67,29 @@ def test_chunks_run_concurrently_and_keep_the_input_order(model):
     assert np.array_equal(clf.predict_proba(texts), reference)   # a closed one restarts
 
 
+def test_texts_of_similar_length_share_a_chunk_and_come_back_in_input_order(model):
+    rng = np.random.default_rng(0)
+    texts = [" ".join(["good", "awful", "fine."][i % 3] for i in range(n))
+             for n in rng.permutation(200)]
+    clf = Classifier.load(model, threads=2, batch_size=16)
+    seen: list[list[int]] = []
+    run = clf._run
+
+    def spy(chunk):
+        seen.append([len(t) for t in chunk])
+        return run(chunk)
+
+    clf._run = spy
+    proba = clf.predict_proba(texts)
+    clf.close()
+    assert sorted(len(c) for c in seen) == [8] + [16] * 12
+    lengths = sorted(seen, key=min)
+    assert all(c == sorted(c) for c in lengths)                       # sorted inside a chunk
+    assert all(a[-1] <= b[0] for a, b in zip(lengths[:-1], lengths[1:], strict=True))
+    alone = np.concatenate([run([t]) for t in texts])
+    assert np.array_equal(proba, alone)                               # input order, same numbers
+
+
 def test_edge_inputs(model):
     clf = Classifier.load(model)
     assert clf.predict([]) == [] and clf.predict_proba([]).shape == (0, 2)

@@ -24,11 +24,46 @@ NET_PREFIX = "net/"
 
 
 def text_classifier(network, tokenizer, labels: list[str]):
-    """One ModelProto: ``text`` in; ``probabilities`` and ``label`` out."""
-    from onnx import TensorProto, compose, helper, numpy_helper
+    """One ModelProto: ``text`` in; ``probabilities`` and ``label`` out, through the fixed
+    (N, sentences, tokens) grid and ``network`` (tf2onnx's conversion of the Keras model)."""
+    from onnx import compose
 
     net = compose.add_prefix(network, NET_PREFIX)
     front, front_inits = text_to_grid_nodes(tokenizer, text=TEXT, grid=NET_PREFIX + IDS)
+    opsets = {o.domain: o.version for o in network.opset_import}
+    return _classifier(front + list(net.graph.node), front_inits + list(net.graph.initializer),
+                       list(net.graph.value_info), labels, opsets, network.ir_version)
+
+
+def packed_text_classifier(model, config, tokenizer, labels: list[str], opset: int = 17):
+    """:func:`text_classifier` without the grid: the weights of the Keras ``model`` (of
+    :class:`~tlc.train.model.ModelConfig` ``config``) in the hand-built graph of
+    :mod:`.packed`, whose cost follows the texts' real tokens; the grid graph's
+    probabilities."""
+    from onnx import helper
+
+    from ..tokenizer.graph import encoder_nodes
+    from .network import check_opset
+    from .packed import keras_weights, packed_network_nodes
+
+    check_opset(opset)
+
+    cfg = tokenizer.config
+    ids, offsets = "tok/ids", "tok/offsets"
+    enc, enc_inits = encoder_nodes(tokenizer.model_proto, text=TEXT, ids=ids, offsets=offsets,
+                                   prefix="tok/")
+    net, net_inits = packed_network_nodes(
+        keras_weights(model), config, cfg.max_sentences, cfg.max_tokens,
+        tokenizer.terminal, tokenizer.starts_word, ids=ids, offsets=offsets,
+        probabilities=NET_PREFIX + PROBABILITIES, prefix=NET_PREFIX, opset=opset)
+    ir = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
+    return _classifier(enc + net, enc_inits + net_inits, [], labels, {"": opset}, max(ir, 8))
+
+
+def _classifier(nodes, inits, value_info, labels: list[str], opsets: dict[str, int],
+                ir_version: int):
+    from onnx import TensorProto, helper, numpy_helper
+
     probs = NET_PREFIX + PROBABILITIES
     tail = [
         helper.make_node("Identity", [probs], [PROBABILITIES], name="probabilities"),
@@ -40,19 +75,19 @@ def text_classifier(network, tokenizer, labels: list[str]):
     names = numpy_helper.from_array(np.array(labels, dtype=object), "label/names")
     n_classes = len(labels)
     graph = helper.make_graph(
-        front + list(net.graph.node) + tail,
+        nodes + tail,
         "tlc_text_classifier",
         [helper.make_tensor_value_info(TEXT, TensorProto.STRING, ["N"])],
         [helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, ["N", n_classes]),
          helper.make_tensor_value_info(LABEL, TensorProto.STRING, ["N"])],
-        initializer=front_inits + list(net.graph.initializer) + [names],
-        value_info=list(net.graph.value_info),
+        initializer=inits + [names],
+        value_info=value_info,
     )
-    opsets = {o.domain: o.version for o in network.opset_import}
+    opsets = dict(opsets)
     opsets[""] = max(opsets.get("", 17), 17)
     opsets[CONTRIB_DOMAIN] = 1
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v)
                                                     for d, v in sorted(opsets.items())],
                               producer_name="tlc")
-    model.ir_version = network.ir_version
+    model.ir_version = ir_version
     return model

@@ -1,6 +1,8 @@
 """``tlc export``: a finished run -> one validated ONNX file, written atomically.
 
-Order: convert, compose, quantise (with ``--quantize``), run the graph with onnxruntime against
+Order: build the graph (raw text in: the tokenizer's nodes, then the network over the texts'
+real tokens, :mod:`.packed`; ``--ids-input``: tf2onnx's conversion of the network on the
+fixed grid), quantise (with ``--quantize``), run the graph with onnxruntime against
 the Keras model on held-out text, stamp metadata (the comparison included), write to a temporary
 file beside the target and rename it into place. A failure at any step leaves no file under the
 final name.
@@ -29,7 +31,7 @@ from ..ownership import check_replace
 from ..session import open_session
 from ..text import model_text
 from .compact import compact
-from .compose import TEXT, text_classifier
+from .compose import TEXT, packed_text_classifier
 from .network import IDS, network_to_onnx
 
 FLOAT_TOLERANCE = 1e-4       # float32 export vs Keras: |probability difference| per document
@@ -175,9 +177,10 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     run = load_run(run_dir, purpose="export")
     grid = run.tokenizer.config
     started = time.perf_counter()
-    network = network_to_onnx(run.model, grid.max_sentences, grid.max_tokens, opset)
-    model = compact(network if ids_input
-                    else text_classifier(network, run.tokenizer, run.labels))
+    # text in: the network over the texts' real tokens (.packed); ids in: tf2onnx's grid
+    model = compact(network_to_onnx(run.model, grid.max_sentences, grid.max_tokens, opset)
+                    if ids_input else packed_text_classifier(
+                        run.model, run.config.model, run.tokenizer, run.labels, opset))
     evaluations = {p.stem: _load_json(p) for p in sorted((run.path / "eval").glob("*.json"))}
     values = {
         meta.FORMAT: meta.METADATA_FORMAT, meta.VERSION: __version__,

@@ -1,4 +1,7 @@
-"""The Keras network -> ONNX with tf2onnx: ids (N, S, T) in, probabilities (N, C) out."""
+"""The Keras network -> ONNX with tf2onnx: ids (N, S, T) in, probabilities (N, C) out.
+
+This is the ``--ids-input`` export (and the fixed-grid reference the text export is tested
+against); the text export builds its network itself, see :mod:`.packed`."""
 
 from __future__ import annotations
 
@@ -9,14 +12,18 @@ PROBABILITIES = "probabilities"
 MIN_OPSET, MAX_OPSET = 17, 21  # 17: the tokenizer's ops; 21: what tf2onnx 1.17 targets
 
 
+def check_opset(opset: int) -> None:
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise TlcError(f"opset {opset} is not supported",
+                       hint=f"choose an opset from {MIN_OPSET} to {MAX_OPSET} (default 17)")
+
+
 def network_to_onnx(model, sentences: int, tokens: int, opset: int = 17):
     """Convert through a ``tf.function`` of the model in inference mode (dropout off)."""
     import tensorflow as tf
     import tf2onnx
 
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise TlcError(f"opset {opset} is not supported",
-                       hint=f"choose an opset from {MIN_OPSET} to {MAX_OPSET} (default 17)")
+    check_opset(opset)
     spec = (tf.TensorSpec((None, sentences, tokens), tf.int32, name=IDS),)
 
     @tf.function(input_signature=spec)

@@ -52,6 +52,11 @@ DEFAULT_MAX_CHARS = DEFAULT_TRUNCATE_CHARS
 ``DEFAULT_TRUNCATE_CHARS`` characters (the Classifier's cut). The model reads only the beginning
 of a document (its sentences x tokens grid, about 10,000 characters), so this only stops
 runaway rows (a log dump, a whole book) from costing time and memory."""
+BLOCK_ROWS = 2048
+"""Rows read, scored and written at a time (or ``batch_size x threads`` when larger). The
+Classifier sorts a block's texts by length before cutting it into runs, and the graph's work
+follows the longest text of a run, so a block must hold enough rows for similar lengths to
+meet: 2,048 IMDB reviews are about 3 MB of text; two blocks are in memory at a time."""
 PROGRESS_VERSION = 1
 PREFIX = "pred_"
 _DEFAULT_OUT = {"csv": "csv", "tsv": "tsv", "jsonl": "jsonl", "text": "jsonl",
@@ -489,7 +494,8 @@ def _score(classifier: Classifier, input_path: str, out: str, *, in_fmt: str, ou
     header: list[str] = []
     records = _records(input_path, in_fmt, keep_json=out_fmt == "jsonl", header=header,
                        text_column=text_column)
-    block_rows = classifier.batch_size * max(1, classifier.threads)
+    block_rows = max(BLOCK_ROWS, classifier.batch_size * max(1, classifier.threads))
+
     def next_block(skip: int = 0) -> tuple[list, list]:
         block = _read_block(records, block_rows, skip=skip, source=input_path)
         return block, [_prepare(rec, text_column, max_chars, in_fmt) for rec, _ in block]

@@ -1,13 +1,12 @@
 """Score text with one file from ``tlc export``: :class:`Classifier`.
 
-The file holds the whole pipeline (clean-up, sentencepiece, the sentences x tokens grid, the
-network, the label names), so scoring is one onnxruntime call per chunk of texts. The
-in-graph tokenizer works through a chunk on one core, so a batch is cut into chunks that a
-small thread pool runs at once (onnxruntime releases the GIL while it runs); each run is
-single-threaded, so ``threads`` runs use ``threads`` cores and never oversubscribe them.
-Outputs come back in input order. Measured on 2 cores with the float32 IMDB model: 1,499
-reviews/s with 2 threads, 807/s with 1, 1,213/s for one session left to onnxruntime's own
-intra-op threading (which cannot split the tokenizer).
+The file holds the whole pipeline (clean-up, sentencepiece, the sentence split, the network,
+the label names), so scoring is one onnxruntime call per chunk of texts. The graph's work
+follows the longest text of a run (:mod:`tlc.export.packed`), so a batch is sorted by length
+before it is cut into chunks. The in-graph tokenizer works through a chunk on one core, so a
+small thread pool runs chunks at once (onnxruntime releases the GIL while it runs); each run
+is single-threaded, so ``threads`` runs use ``threads`` cores and never oversubscribe them.
+Outputs come back in input order. Speed on the real models: ``benchmarks/throughput.py``.
 """
 
 from __future__ import annotations
@@ -28,11 +27,12 @@ from tlc.session import model_sha256, open_session, read_model
 from tlc.text import model_text
 
 DEFAULT_BATCH_SIZE = 32
-"""Texts per onnxruntime run. The network's intermediate tensors grow with the batch (one
-(texts, sentences, tokens, filters) float32 tensor is 75 MB for 128 IMDB texts) and
-onnxruntime's memory arena keeps the largest it has seen. Measured with the IMDB int8 model,
-2 threads, 4,096 reviews: batch 256 gave 1,577 reviews/s at 1.35 GB peak memory, 64 gave
-1,694/s at 405 MB, 32 gave 1,711/s at 250 MB."""
+"""Texts per onnxruntime run. The network's intermediate tensors grow with the batch and
+onnxruntime's memory arena keeps the largest it has seen. Measured with the IMDB int8 model
+on 2,000 test reviews sorted by length, documents per CPU-second of one single-threaded
+session (the machine was shared, so within one run only): batch 16 1,669, 32 1,882, 64
+1,932, 128 2,005, 256 2,049; 2 threads on 4,096 reviews peaked at 286 MB with batch 32 and
+370 MB with 128. (The fixed-grid graph before it peaked at 1.35 GB with batch 256.)"""
 
 DEFAULT_TRUNCATE_CHARS = 100_000
 """Texts are cut to this many characters before scoring. The model reads only the first
@@ -158,12 +158,17 @@ class Classifier:
         if self.truncate_chars is not None:
             limit = self.truncate_chars
             texts = [t if len(t) <= limit else t[:limit] for t in texts]
-        chunks = self._chunks(texts)
+        # Texts of similar length go into the same chunk: the graph's work follows the longest
+        # text of a run (see tlc.export.packed), so a short review never waits on a long one.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        chunks = self._chunks([texts[i] for i in order])
         if len(chunks) == 1 or self.threads == 1:
             parts = [self._run(c) for c in chunks]
         else:
-            parts = list(self._executor().map(self._run, chunks))  # map keeps input order
-        proba = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            parts = list(self._executor().map(self._run, chunks))  # map keeps chunk order
+        by_length = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        proba = np.empty_like(by_length)
+        proba[order] = by_length                                   # back in input order
         labels = self._names[proba.argmax(axis=1)].tolist()
         return labels, proba
 

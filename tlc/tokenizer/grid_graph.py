@@ -14,26 +14,40 @@ from __future__ import annotations
 import numpy as np
 
 
-def grid_nodes(terminal: np.ndarray, starts_word: np.ndarray, max_sentences: int,
-               max_tokens: int, *, ids: str = "ids", offsets: str = "offsets",
-               grid: str = "grid", prefix: str = "grid_"):
-    """Nodes and initializers turning flat ``ids`` (int32[total]) and ``offsets``
-    (int64[N + 1]) into ``grid`` (int32[N, max_sentences, max_tokens])."""
-    from onnx import helper, numpy_helper
+class Nodes:
+    """Collects nodes and initializers; every tensor and node name gets ``prefix``."""
 
-    nodes, inits = [], []
+    def __init__(self, prefix: str) -> None:
+        self.prefix, self.nodes, self.inits = prefix, [], []
 
-    def name(s: str) -> str:
-        return prefix + s
+    def name(self, s: str) -> str:
+        return self.prefix + s
 
-    def const(s: str, value) -> str:
-        inits.append(numpy_helper.from_array(np.asarray(value), name(s)))
-        return name(s)
+    def const(self, s: str, value) -> str:
+        from onnx import numpy_helper
 
-    def node(op: str, inputs: list[str], out: str, **attrs) -> str:
-        nodes.append(helper.make_node(op, inputs, [name(out)], name=name(out), **attrs))
-        return name(out)
+        self.inits.append(numpy_helper.from_array(np.asarray(value), self.name(s)))
+        return self.name(s)
 
+    def node(self, op: str, inputs: list[str], out: str, **attrs) -> str:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, inputs, [self.name(out)], name=self.name(out),
+                                           **attrs))
+        return self.name(out)
+
+
+def token_coordinates(g: Nodes, terminal: np.ndarray, starts_word: np.ndarray,
+                      max_sentences: int, max_tokens: int, ids: str, offsets: str
+                      ) -> dict[str, str]:
+    """Nodes (into ``g``) that place every token of flat ``ids`` (int32[total]) and
+    ``offsets`` (int64[N + 1]): the names of ``doc``, ``sentence_in_doc`` and
+    ``token_in_sentence`` (int64[total]), ``kept`` (int64[kept]: the tokens inside the first
+    ``max_sentences`` sentences and their first ``max_tokens`` tokens, in stream order) and
+    ``n_docs`` (int64[1])."""
+    from onnx import helper
+
+    const, node = g.const, g.node
     zero, one = const("zero", np.array([0], np.int64)), const("one", np.array([1], np.int64))
     minus1 = const("minus1", np.array([-1], np.int64))
     axis0 = const("axis0", np.array(0, np.int64))
@@ -85,12 +99,32 @@ def grid_nodes(terminal: np.ndarray, starts_word: np.ndarray, max_sentences: int
     # sentence_in_doc = sentence - (sentence number of the document's first token)
     first_sentence_of_doc = node("Gather", [sentence, doc_offset], "first_sentence_of_doc")
     sentence_in_doc = node("Sub", [sentence, first_sentence_of_doc], "sentence_in_doc")
-    # keep the first S sentences and first T tokens; scatter into the flat grid.
+    # keep the first S sentences and first T tokens
     s_const = const("S", np.array(max_sentences, np.int64))
     t_const = const("T", np.array(max_tokens, np.int64))
     keep = node("And", [node("Less", [sentence_in_doc, s_const], "in_s"),
                         node("Less", [token_in_sentence, t_const], "in_t")], "keep")
     kept = node("Squeeze", [node("NonZero", [keep], "keep_nz"), zero], "kept")
+    return {"doc": doc, "sentence_in_doc": sentence_in_doc,
+            "token_in_sentence": token_in_sentence, "kept": kept, "n_docs": n_docs,
+            "S": s_const, "T": t_const, "zero": zero, "one": one}
+
+
+def grid_nodes(terminal: np.ndarray, starts_word: np.ndarray, max_sentences: int,
+               max_tokens: int, *, ids: str = "ids", offsets: str = "offsets",
+               grid: str = "grid", prefix: str = "grid_"):
+    """Nodes and initializers turning flat ``ids`` (int32[total]) and ``offsets``
+    (int64[N + 1]) into ``grid`` (int32[N, max_sentences, max_tokens])."""
+    from onnx import helper
+
+    g = Nodes(prefix)
+    const, node = g.const, g.node
+    at = token_coordinates(g, terminal, starts_word, max_sentences, max_tokens, ids, offsets)
+    doc, sentence_in_doc, token_in_sentence = (at["doc"], at["sentence_in_doc"],
+                                               at["token_in_sentence"])
+    kept, n_docs, s_const, t_const, one = (at["kept"], at["n_docs"], at["S"], at["T"],
+                                           at["one"])
+    # scatter the kept tokens into the flat grid at (doc, sentence, token)
     row = node("Add", [node("Mul", [node("Gather", [doc, kept], "kept_doc"), s_const], "ds"),
                        node("Gather", [sentence_in_doc, kept], "kept_sentence")], "row")
     cell = node("Add", [node("Mul", [row, t_const], "rt"),
@@ -103,8 +137,9 @@ def grid_nodes(terminal: np.ndarray, starts_word: np.ndarray, max_sentences: int
                      "scattered")
     shape = node("Concat", [n_docs, const("SxT", np.array([max_sentences, max_tokens],
                                                            np.int64))], "grid_shape", axis=0)
-    nodes.append(helper.make_node("Reshape", [scattered, shape], [grid], name=name("grid")))
-    return nodes, inits
+    g.nodes.append(helper.make_node("Reshape", [scattered, shape], [grid],
+                                    name=g.name("grid")))
+    return g.nodes, g.inits
 
 
 def text_to_grid_nodes(tokenizer, *, text: str = "text", grid: str = "grid",
