@@ -258,14 +258,18 @@ def _scoring_udf(spec: _Spec, source: str):
 def _carry(err: TlcError) -> str:
     """A TlcError raised on an executor, as text that survives Spark's error wrapping."""
     return _MARK + json.dumps({"message": err.message, "path": err.path, "line": err.line,
-                               "hint": err.hint, "kind": type(err).__name__}) + "\n"
+                               "hint": err.hint, "kind": type(err).__name__})
 
 
 def _carried(err: BaseException) -> TlcError | None:
-    m = re.search(re.escape(_MARK) + r"(\{.*?\})\n", str(err))
-    if m is None:
+    text = str(err)
+    at = text.find(_MARK)
+    if at < 0:
         return None
-    data = json.loads(m.group(1))
+    try:
+        data, _ = json.JSONDecoder().raw_decode(text, at + len(_MARK))
+    except ValueError:
+        return None
     kind = DataError if data.pop("kind") == "DataError" else TlcError
     return kind(data.pop("message"), **data)
 
