@@ -428,6 +428,10 @@ def train_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in "
                                          "--out from its last finished epoch.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    devices: Annotated[int | None, typer.Option(
+        "--devices", min=1, help="Train on this many local accelerators (JAX backend: "
+        "KERAS_BACKEND=jax; default: all of them) through keras.distribution.DataParallel; "
+        "training.batch_size is the global batch and must divide by it.")] = None,
 ) -> None:
     """Train a document CNN: pretrain on a source (no --init) or transfer to a target
     (--init SOURCE_RUN), with a validation split, early stopping and checkpoints.
@@ -468,7 +472,8 @@ def train_cmd(
         from tlc.train.vectors import vector_dim
 
         config = config.replace(model={"embedding_dim": vector_dim(init_vectors)})
-    run = train(config, out, data_dir=data_dir, force=force, resume=resume, quiet=quiet)
+    run = train(config, out, data_dir=data_dir, force=force, resume=resume, quiet=quiet,
+                devices=devices)
     summary = run.info["training"]
     epochs = summary["epochs_done"]
     line = (f"run -> {run.path}: {epochs} epoch{'s' * (epochs != 1)} "
