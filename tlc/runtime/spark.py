@@ -570,9 +570,12 @@ def predict_file(
         source = input_path
         n = partitions or max(2 * spark.sparkContext.defaultParallelism,
                               math.ceil(found.nbytes / PARTITION_BYTES))
-        rows_df = _read_units(spark, found.units, found.fmt)
-        rows_df = rows_df.repartitionByRange(n, "unit", "row").sortWithinPartitions("unit",
-                                                                                    "row")
+        # Cached as read: the range partitioning samples the rows before it moves them, and
+        # would otherwise read the input twice.
+        from pyspark import StorageLevel
+
+        read = _read_units(spark, found.units, found.fmt).persist(StorageLevel.MEMORY_AND_DISK)
+        rows_df = read.repartitionByRange(n, "unit", "row").sortWithinPartitions("unit", "row")
         spec_fmt = found.fmt
         columns = None
 
@@ -610,6 +613,8 @@ def predict_file(
         scored = rows_df.select(result.alias("r")).select("r.out", "r.error", "r.where")
         _write_file(scored, out, rows_writer, summary)
     summary.seconds = time.perf_counter() - start
+    if found.fmt != PARQUET:
+        read.unpersist()
     return summary
 
 
@@ -659,9 +664,18 @@ def _count(summary: Summary, error: str | None, where: str | None) -> None:
 
 
 def _write_file(scored, out: str, rows_writer, summary: Summary) -> None:
-    """Stream the scored partitions back in order into one file, as tlc predict writes it."""
+    """Stream the scored partitions back in order into one file, as tlc predict writes it.
+
+    ``toLocalIterator`` runs one job per partition, one after the other, so the rows are
+    scored first, on every executor at once, into Spark's cache (memory, else the
+    executors' disks), and only then streamed to the driver partition by partition (measured
+    on local[2], 25,000 IMDB reviews: scoring inside toLocalIterator used one core)."""
+    from pyspark import StorageLevel
+
     output = batch._Output(out, out.endswith(".gz"))
     try:
+        scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
+        scored.count()
         output.write(rows_writer.header())
         buf: list[str] = []
         size = 0
@@ -674,6 +688,7 @@ def _write_file(scored, out: str, rows_writer, summary: Summary) -> None:
                 buf, size = [], 0
         output.write("".join(buf))
         output.finish()
+        scored.unpersist()
     except Exception as err:
         output.discard()
         converted = _as_tlc_error(err, "scoring")
