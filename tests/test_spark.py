@@ -230,3 +230,17 @@ def test_problems_stop_with_status_2_and_leave_nothing(spark, model, tmp_path):
     assert r.exit_code == 2, r.output
     assert "could not read the input" in r.output and "Traceback" not in r.output
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith((".b.csv", "b.csv"))]
+
+
+def test_without_pyspark_the_engine_says_how_to_get_it(model, tmp_path):
+    import subprocess
+    import sys
+
+    src = reviews_csv(tmp_path / "in.csv", start=1, n=3)
+    code = ("import sys; sys.modules['pyspark'] = None\n"
+            "from tlc.cli import main; sys.argv = ['tlc'] + sys.argv[1:]; main()")
+    r = subprocess.run([sys.executable, "-c", code, "predict", str(model), str(src),
+                        "--engine", "spark"], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 2, r.stderr
+    assert "needs pyspark" in r.stderr and 'tlc[spark]' in r.stderr
