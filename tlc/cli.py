@@ -435,6 +435,10 @@ def train_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in "
                                          "--out from its last finished epoch.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    devices: Annotated[int | None, typer.Option(
+        "--devices", min=1, help="Train on this many local accelerators (JAX backend: "
+        "KERAS_BACKEND=jax; default: all of them) through keras.distribution.DataParallel; "
+        "training.batch_size is the global batch and must divide by it.")] = None,
 ) -> None:
     """Train a document CNN: pretrain on a source (no --init) or transfer to a target
     (--init SOURCE_RUN), with a validation split, early stopping and checkpoints.
@@ -476,7 +480,8 @@ def train_cmd(
         from tlc.train.vectors import vector_dim
 
         config = config.replace(model={"embedding_dim": vector_dim(init_vectors)})
-    run = train(config, out, data_dir=data_dir, force=force, resume=resume, quiet=quiet)
+    run = train(config, out, data_dir=data_dir, force=force, resume=resume, quiet=quiet,
+                devices=devices)
     summary = run.info["training"]
     epochs = summary["epochs_done"]
     line = (f"run -> {run.path}: {epochs} epoch{'s' * (epochs != 1)} "
@@ -707,6 +712,14 @@ def predict_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes.")]
     = False,
     data_dir: DataDir = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="'process' (this process, every core) or 'spark': score on Spark "
+        "(pip install \"tlc[spark]\"), same output row for row; reads a file, a folder or a "
+        "glob of files, and Parquet; writes one file, or a Parquet folder (-o NAME.parquet). "
+        "No --resume (Spark retries failed tasks itself).")] = "process",
+    master: Annotated[str | None, typer.Option(
+        "--master", help="With --engine spark: the Spark master (default: $SPARK_MASTER, "
+        "else local[*]).")] = None,
 ) -> None:
     """Score every row of a file with an exported model, streaming, on every core.
 
@@ -724,9 +737,32 @@ def predict_cmd(
     """
     from tlc.runtime import Classifier, score_file
 
-    input_path, named_out = _named_input(input_path, data_dir)
-    out = out if out is not None else named_out
+    if not (engine == "spark" and any(c in input_path for c in "*?[")):  # a glob of files
+        input_path, named_out = _named_input(input_path, data_dir)
+        out = out if out is not None else named_out
     say = (lambda m: None) if quiet else (lambda m: typer.echo(m, err=True))
+    if engine not in ("process", "spark"):
+        raise DataError(f"unknown engine {engine!r}", hint="use --engine process or spark")
+    if engine == "spark":
+        from tlc.runtime.spark import predict_file
+
+        if resume:
+            raise DataError("--engine spark cannot --resume: Spark retries a failed task "
+                            "itself, and a stopped job starts over",
+                            hint="run the same command again (with --force if the output "
+                            "exists), or leave out --engine spark to be able to --resume")
+        summary = predict_file(model_path, input_path, out, fmt=fmt, out_format=out_format,
+                               text_column=text_column, max_chars=max_chars, force=force,
+                               master=master, batch_size=batch_size, threads=threads or 1,
+                               say=say)
+        typer.echo(summary.describe(), err=True)
+        return
+    if master is not None:
+        raise DataError("--master is for --engine spark", hint="add --engine spark")
+    if input_path != "-" and (input_path.rstrip("/").endswith(".parquet") or
+                              (fmt or "") == "parquet"):
+        raise DataError("Parquet is read through Spark", path=input_path,
+                        hint='pass --engine spark (pip install "tlc[spark]")')
     classifier = Classifier.load(model_path, threads=threads, batch_size=batch_size)
     with classifier:
         summary = score_file(classifier, input_path, out, fmt=fmt, out_format=out_format,

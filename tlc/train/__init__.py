@@ -25,16 +25,36 @@ def import_keras():
     import onnxruntime  # noqa: F401  (must precede TensorFlow)
     import onnxruntime_extensions  # noqa: F401
 
-    if "keras" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
+    if "keras" in sys.modules:
         import keras
 
         return keras
-    saved = os.dup(2)
-    try:
+    with _muted_stderr():
+        import keras
+    return keras
+
+
+def seed_everything(keras, seed: int) -> None:
+    """``keras.utils.set_random_seed``. Under another backend than TensorFlow it still
+    imports TensorFlow when installed (to seed tf.data), after onnxruntime, as import_keras
+    requires; its start-up lines are muted the same way."""
+    with _muted_stderr():
+        keras.utils.set_random_seed(seed)
+
+
+class _muted_stderr:
+    """File descriptor 2 sent to /dev/null for a block (TF_CPP_MIN_LOG_LEVEL=0: not)."""
+
+    def __enter__(self):
+        self.saved = None
+        if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+            return self
+        self.saved = os.dup(2)
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
-            import keras
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-    return keras
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)

@@ -23,6 +23,7 @@ from ..data.labels import LabelSet
 from ..errors import DataError, TlcError
 from ..ownership import OutputLock, entry_name, listing
 from ..tokenizer import Tokenizer
+from . import seed_everything
 from .config import RunConfig
 from .run import (
     CHECKPOINT_DIR,
@@ -192,11 +193,12 @@ def prepare_out(out: Path, *, force: bool, resume: bool) -> bool:
 
 
 def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = False,
-          resume: bool = False, quiet: bool = False) -> Run:
+          resume: bool = False, quiet: bool = False, devices: int | None = None) -> Run:
     """Train a run into ``out`` and return it. Settings errors are found before anything is
     written; a failure before the first checkpoint leaves nothing of this run behind. The
     run folder is locked (``.NAME.lock`` beside it) from before it is touched to the end: a
-    second ``tlc train`` into it is refused at once."""
+    second ``tlc train`` into it is refused at once. ``devices``: how many local accelerators
+    to train on under JAX (None: all; see :mod:`.distribute`)."""
     out = Path(out)
     started = time.perf_counter()
     source = (load_run(config.transfer.init, purpose="start a transfer from", option="--init")
@@ -227,7 +229,7 @@ def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = Fa
         resuming = prepare_out(out, force=force, resume=resume)
         try:
             return _train(config, out, source, resuming, data_dir=data_dir, quiet=quiet,
-                          started=started)
+                          started=started, devices=devices)
         except BaseException as err:
             # A run that failed before its first checkpoint has nothing worth resuming:
             # remove what it wrote (and the folder, if this run made it and nothing else is
@@ -245,12 +247,9 @@ def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = Fa
 
 
 def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, data_dir,
-           quiet: bool, started: float) -> Run:
+           quiet: bool, started: float, devices: int | None = None) -> Run:
     from . import import_keras
-    from .model import build_model
-    from .trainer import Trainer, TrainingData
-    from .transfer import pseudo_labels, transfer_weights
-    from .vectors import embedding_from_vectors, load_vectors
+    from .distribute import place
 
     keras = import_keras()  # TensorFlow's start-up: only once the arguments are checked
 
@@ -260,6 +259,18 @@ def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, 
             _say("resuming with the configuration saved in the run (command-line settings "
                  "that differ are ignored)", quiet)
         config = saved
+    placement = place(devices, config.training.batch_size)
+    with placement.scope():  # models built or loaded here live on every device
+        return _train_placed(config, out, source, resuming, data_dir=data_dir, quiet=quiet,
+                             started=started, keras=keras, placement=placement)
+
+
+def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bool, *,
+                  data_dir, quiet: bool, started: float, keras, placement) -> Run:
+    from .model import build_model
+    from .trainer import Trainer, TrainingData
+    from .transfer import pseudo_labels, transfer_weights
+    from .vectors import embedding_from_vectors, load_vectors
 
     # -- data ------------------------------------------------------------------------------
     split = load_training_split(config, data_dir)
@@ -323,7 +334,7 @@ def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, 
                               sentences=grid.max_sentences, tokens=grid.max_tokens,
                               n_classes=len(labels), seed=config.training.seed)
         transfer_weights(teacher, source.model, reuse_head=True)
-        proba = teacher.predict(grids, batch_size=256, verbose=0)
+        proba = placement.predict(teacher, grids)
         del teacher
         rows, pseudo = pseudo_labels(proba, st.fraction)
         n_pseudo = len(rows)
@@ -338,12 +349,12 @@ def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, 
 
     # -- model ---------------------------------------------------------------------------
     trainer = Trainer(config.training, config.transfer if source else None, len(labels), out,
-                      progress_bar=not quiet)
+                      progress_bar=not quiet, placement=placement)
     if resuming:
         model, progress = trainer.load_checkpoint()
         _say(f"resuming after epoch {progress.epochs_done}", quiet)
     else:
-        keras.utils.set_random_seed(config.training.seed)
+        seed_everything(keras, config.training.seed)
         model = build_model(config.model, vocab_size=tokenizer.vocab_size,
                             sentences=grid.max_sentences, tokens=grid.max_tokens,
                             n_classes=len(labels), seed=config.training.seed)
@@ -363,6 +374,7 @@ def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, 
                  f"{Path(config.transfer.init_vectors).name}", quiet)
     _say(f"training on {len(train_y):,} documents ({n_pseudo:,} pseudo-labelled), "
          f"validating on {len(valid_y):,}", quiet)
+    _say(placement.describe(), quiet)
     progress = trainer.fit(model, TrainingData(train_x, train_y, train_w),
                            TrainingData(valid_x, valid_y) if len(valid_y) else None, progress)
 
@@ -371,7 +383,7 @@ def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, 
 
     validation = None
     if len(valid_y):
-        proba = model.predict(valid_x, batch_size=256, verbose=0)
+        proba = placement.predict(model, valid_x)
         validation = classification_report(valid_y, proba, list(labels.names))
     model.save(out / MODEL_FILE)
     info = {
@@ -387,10 +399,12 @@ def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, 
         "tokenizer_sha256": tokenizer.sha256,
         "training": {**progress.to_dict(), "seconds": time.perf_counter() - started,
                      "peak_memory_mb": peak_memory_mb()},
+        "distribution": placement.to_dict(),
         "validation": validation,
     }
     write_json(out / RUN_FILE, info)
     shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
     run = load_run(out)
-    run._model = model
+    if placement.distribution is None:
+        run._model = model  # (a model spread over devices is loaded again, on one, when used)
     return run

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import TlcError
 from . import import_keras
 from .config import TrainingConfig, TransferConfig
+from .distribute import Placement
 from .metrics import balanced_accuracy
 from .run import CHECKPOINT_DIR, PROGRESS_FILE
 
@@ -117,12 +118,16 @@ class Trainer:
     """Trains ``model`` in place; the model ends holding the best validation epoch's weights."""
 
     def __init__(self, training: TrainingConfig, transfer: TransferConfig | None,
-                 n_classes: int, workdir: str | Path, progress_bar: bool = True) -> None:
+                 n_classes: int, workdir: str | Path, progress_bar: bool = True,
+                 placement: Placement | None = None) -> None:
         self.training = training
         self.transfer = transfer
         self.n_classes = n_classes
         self.dir = Path(workdir) / CHECKPOINT_DIR
         self.progress_bar = progress_bar
+        # The devices (see .distribute); the model must be built or loaded in its scope.
+        self.placement = placement or Placement(keras.backend.backend(), 1, None, 1,
+                                                training.batch_size, training.batch_size)
 
     # -- checkpoint files -------------------------------------------------------------------
     def has_checkpoint(self) -> bool:
@@ -172,7 +177,7 @@ class Trainer:
             if want != compiled_for:
                 compile_model(model, want[0], set(want[1]))
                 compiled_for = want
-            rows = epoch_rows(train.y, cfg, epoch, self.n_classes)
+            rows = self.placement.epoch_rows(epoch_rows(train.y, cfg, epoch, self.n_classes))
             sample_weight = weights_by_class[train.y[rows]]
             if train.weights is not None:
                 sample_weight = sample_weight * train.weights[rows]
@@ -191,7 +196,7 @@ class Trainer:
             }
             improved = True
             if valid is not None and len(valid):
-                proba = model.predict(valid.x, batch_size=256, verbose=0)
+                proba = self.placement.predict(model, valid.x)
                 score = balanced_accuracy(valid.y, proba.argmax(axis=1), self.n_classes)
                 record["valid_balanced_accuracy"] = score
                 record["valid_accuracy"] = float((proba.argmax(1) == valid.y).mean())
