@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tlc.data.examples import reason_key
+from tlc.data.examples import check_columns, reason_key
 from tlc.data.io import is_stdin, strip_compression
 from tlc.data.readers import FORMATS, Record, detect_format, looks_like_aclimdb, read_records
 from tlc.errors import DataError, TlcError
@@ -183,7 +183,7 @@ def _score_records(values, spec: _Spec, source: str) -> list[tuple[Record, tuple
     """(record, (label, probabilities, error)) per encoded row: ``tlc predict``'s rule and
     scoring, row for row."""
     records = [_decode_record(v, spec.fmt, source) for v in values]
-    prepared = [batch._prepare(r, spec.text_column, spec.max_chars, spec.fmt, [True])
+    prepared = [batch._prepare(r, spec.text_column, spec.max_chars, spec.fmt)
                 for r in records]
     texts = [p for p in prepared if isinstance(p, str)]
     scored = iter(batch._score_safely(_classifier(spec), texts) if texts else [])
@@ -444,19 +444,17 @@ def _find_input(input_path: str, fmt: str | None) -> _Input:
 
 def _first_block(unit: str, fmt: str, text_column: str, max_chars: int, header: list[str],
                  want: int) -> list[tuple[Record, Any]]:
-    """The first rows of a file, and ``tlc predict``'s whole-file check of its first good
-    row (a missing text column stops here, once, before Spark starts any work)."""
+    """The first rows of a file, and ``tlc predict``'s whole-file check of its text column
+    (:func:`~tlc.data.examples.check_columns`: a column no good row of the first 1,000 holds
+    stops here, once, before Spark starts any work)."""
     block: list[tuple[Record, Any]] = []
-    checked = [False]
-    records = read_records(unit, fmt, on_header=header.extend)
+    raw = read_records(unit, fmt, on_header=header.extend)
+    records = check_columns(raw, [("text", text_column, "--text-column")])
     try:
         for record in records:
-            if len(block) < want:
-                block.append((record, record.parsed))
-            batch._prepare(Record(record.source, record.line, record.fields, record.error,
-                                  record.parsed), text_column, max_chars, fmt, checked)
-            if checked[0] and len(block) >= want:
+            if len(block) >= want:
                 break
+            block.append((record, record.parsed))
     except TlcError:
         raise
     except (OSError, EOFError, ValueError) as err:
@@ -464,6 +462,7 @@ def _first_block(unit: str, fmt: str, text_column: str, max_chars: int, header: 
                         hint="check the file (a damaged or truncated download?)") from None
     finally:
         records.close()
+        raw.close()
     return block
 
 
@@ -545,7 +544,7 @@ def predict_file(
         header: list[str] = []
         # tlc predict takes a JSONL output's columns from its first block of rows
         first = _first_block(found.units[0], found.fmt, text_column, max_chars, header,
-                             want=batch_size * available_cores())
+                             want=max(batch.BLOCK_ROWS, batch_size * available_cores()))
         for unit in found.units[1:]:
             _first_block(unit, found.fmt, text_column, max_chars, [], want=0)
     spark = spark or spark_session(master)
