@@ -359,6 +359,8 @@ def score(self, texts):
             time.sleep(0.05)
     return real(self, texts)
 Classifier.score = score
+from tlc.runtime import batch
+batch.BLOCK_ROWS = 0                    # blocks of batch x threads rows: several in 100 rows
 from tlc.cli import main
 main()
 """
