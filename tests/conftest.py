@@ -7,6 +7,8 @@ absent, except when TLC_REQUIRE_DATA=1 (set by .ci/run), where absence is a fail
 
 from __future__ import annotations
 
+import csv
+import gzip
 import os
 from pathlib import Path
 
@@ -58,3 +60,22 @@ def models(tmp_path_factory):
 def model(models) -> Path:
     """The tiny text-input model file."""
     return models[0]
+
+
+@pytest.fixture(scope="session")
+def texts() -> list[str]:
+    """The texts of the IMDB and Amazon test fixtures."""
+    out = []
+    for name in ("imdb/test", "amazon/test"):
+        with gzip.open(FIXTURES / f"{name}.csv.gz", "rt", encoding="utf-8", newline="") as f:
+            out += [row["text"] for row in csv.DictReader(f)]
+    return out
+
+
+@pytest.fixture(scope="session")
+def tokenizer(texts):
+    """A 400-piece tokenizer with a 4 x 10 grid, trained on :func:`texts` (the export tests)."""
+    from tlc.tokenizer import Tokenizer, TokenizerConfig
+
+    return Tokenizer.train(texts, TokenizerConfig(vocab_size=400, max_sentences=4,
+                                                  max_tokens=10), progress=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -15,25 +13,9 @@ from tlc.export.compose import text_classifier
 from tlc.export.network import network_to_onnx
 from tlc.metadata import CONFIG, LABELS, VERSION, read_metadata, set_metadata
 from tlc.session import open_session
-from tlc.tokenizer import Tokenizer, TokenizerConfig
 from tlc.train.model import ModelConfig, build_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def texts() -> list[str]:
-    out = []
-    for name in ("imdb/test", "amazon/test"):
-        with gzip.open(FIXTURES / f"{name}.csv.gz", "rt", encoding="utf-8", newline="") as f:
-            out += [row["text"] for row in csv.DictReader(f)]
-    return out
-
-
-@pytest.fixture(scope="module")
-def tokenizer(texts) -> Tokenizer:
-    return Tokenizer.train(texts, TokenizerConfig(vocab_size=400, max_sentences=4,
-                                                  max_tokens=10), progress=False)
 
 
 @pytest.mark.parametrize("labels", [["neg", "pos"], ["a", "b", "c"]])

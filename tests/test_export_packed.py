@@ -3,8 +3,6 @@ graph's probabilities: many shapes of model, grid and batch, padding that can wi
 
 from __future__ import annotations
 
-import csv
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +17,6 @@ from tlc.tokenizer import Tokenizer, TokenizerConfig
 from tlc.train.model import ModelConfig, build_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def texts() -> list[str]:
-    out = []
-    for name in ("imdb/test", "amazon/test"):
-        with gzip.open(FIXTURES / f"{name}.csv.gz", "rt", encoding="utf-8", newline="") as f:
-            out += [row["text"] for row in csv.DictReader(f)]
-    return out
-
-
-@pytest.fixture(scope="module")
-def tokenizer(texts) -> Tokenizer:
-    return Tokenizer.train(texts, TokenizerConfig(vocab_size=400, max_sentences=4,
-                                                  max_tokens=10), progress=False)
 
 
 def edge_texts(texts: list[str]) -> list[str]:

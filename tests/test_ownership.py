@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_model import TINY as TINY_RUN
 from typer.testing import CliRunner
 
 from tlc.cli import app
@@ -28,12 +29,7 @@ from tlc.train.trainer import Trainer
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AMAZON = FIXTURES / "amazon"
-TINY = [
-    "tokenizer.vocab_size=400", "tokenizer.max_sentences=3", "tokenizer.max_tokens=8",
-    "model.embedding_dim=8", "model.word_filters=8", "model.sentence_filters=8",
-    "model.hidden_units=8", "training.epochs=1", "training.min_rows_per_epoch=0",
-    "data.labels=100",
-]
+TINY = [*TINY_RUN, "data.labels=100"]
 runner = CliRunner()
 
 

@@ -171,6 +171,10 @@ class Budget:
 
 
 SCORING, READING = Budget(), Budget()
+PROFILE_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
+                            suppress_health_check=[HealthCheck.too_slow,
+                                                   HealthCheck.data_too_large,
+                                                   HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(scope="module")
@@ -180,9 +184,7 @@ def classifier(model):
 
 
 @seed(SEED)
-@settings(max_examples=EXAMPLES, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
+@PROFILE_SETTINGS
 @given(case=cases())
 def test_predict_writes_one_row_per_record_with_its_id(classifier, tmp_path_factory, case):
     if not SCORING.take():
@@ -219,9 +221,7 @@ def test_predict_writes_one_row_per_record_with_its_id(classifier, tmp_path_fact
 
 
 @seed(SEED)
-@settings(max_examples=EXAMPLES, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
+@PROFILE_SETTINGS
 @given(case=cases())
 def test_training_and_scoring_agree_on_what_a_record_is(tmp_path_factory, case):
     if not READING.take():

@@ -37,6 +37,7 @@ def model_text(text: str) -> str:
     """``text`` as every tlc graph reads it: NUL -> space, lone surrogates -> U+FFFD."""
     if "\x00" in text:
         text = text.replace("\x00", " ")
-    if _SURROGATE.search(text):
+    # isascii() is a C-speed flag check: most texts never need the regex scan.
+    if not text.isascii() and _SURROGATE.search(text):
         text = replace_surrogates(text)
     return text

@@ -442,7 +442,7 @@ def _find_input(input_path: str, fmt: str | None) -> _Input:
     return _Input(next(iter(kinds.values())), files, size)
 
 
-def _first_block(unit: str, fmt: str, text_column: str, max_chars: int, header: list[str],
+def _first_block(unit: str, fmt: str, text_column: str, header: list[str],
                  want: int) -> list[tuple[Record, Any]]:
     """The first rows of a file, and ``tlc predict``'s whole-file check of its text column
     (:func:`~tlc.data.examples.check_columns`: a column no good row of the first 1,000 holds
@@ -543,10 +543,10 @@ def predict_file(
     if found.fmt != PARQUET:
         header: list[str] = []
         # tlc predict takes a JSONL output's columns from its first block of rows
-        first = _first_block(found.units[0], found.fmt, text_column, max_chars, header,
+        first = _first_block(found.units[0], found.fmt, text_column, header,
                              want=max(batch.BLOCK_ROWS, batch_size * available_cores()))
         for unit in found.units[1:]:
-            _first_block(unit, found.fmt, text_column, max_chars, [], want=0)
+            _first_block(unit, found.fmt, text_column, [], want=0)
     spark = spark or spark_session(master)
     clf, name, shipped = _ship(spark, model)
     start = time.perf_counter()
