@@ -570,6 +570,12 @@ def export_cmd(
         "--validation-data", help="Text to compare the ONNX and Keras models on (NAME:SPLIT "
         "or a file; default: the run's held-out rows, which are labelled).")] = None,
     sample: Annotated[int, typer.Option("--sample", help="Documents to compare on.")] = 5000,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Add the sentence-score outputs (`sentence_scores`, "
+        "`sentence_spans`, `sentence_total`) that `tlc explain` and `tlc predict --explain` "
+        "read: how much each sentence moves the probabilities (occlusion), and where it is "
+        "in the input. Costs scoring time only when those outputs are asked for (see "
+        "docs/explain.md).")] = False,
     no_validate: Annotated[bool, typer.Option(
         "--no-validate", help="Skip the comparison with the Keras model (not recommended).")]
     = False,
@@ -591,7 +597,7 @@ def export_cmd(
                     min_agreement=min_agreement,
                     max_accuracy_drop=max_accuracy_drop, validate=not no_validate,
                     validation_data=validation_data, sample=sample, data_dir=data_dir,
-                    force=force, say=lambda m: typer.echo(m, err=True))
+                    explain=explain, force=force, say=lambda m: typer.echo(m, err=True))
     q = report.get("quantization")
     # One figure for the file: its size on disk. The quantisation steps above report the
     # graph before metadata, which the ratio compares; both are named so they cannot clash.

@@ -139,7 +139,7 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
            ratio: float | None = None,
            min_agreement: float = MIN_AGREEMENT, max_accuracy_drop: float = MAX_ACCURACY_DROP,
            validate: bool = True, validation_data: str | None = None,
-           sample: int = VALIDATION_SAMPLE,
+           sample: int = VALIDATION_SAMPLE, explain: bool = False,
            data_dir=None, force: bool = False, say=print) -> dict[str, Any]:
     """Write ``run_dir``'s model to ``out`` (see the module docstring); returns a report.
 
@@ -148,7 +148,11 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     instead (rows at 3 to 8 bits by rate-distortion); ``int8_rows`` pins a split: that many
     of the most frequent rows at 8 bits, ``int5_rows`` the next ones at 5, the rest at 4. A
     quantised file must agree with the Keras model on ``min_agreement`` of the labels and lose
-    at most ``max_accuracy_drop`` points of accuracy on labelled text."""
+    at most ``max_accuracy_drop`` points of accuracy on labelled text.
+
+    ``explain``: add the sentence scores and spans of :mod:`.explain`; their occlusion scores
+    are checked against the Keras model's (float32: within the probabilities' tolerance on
+    the first ``EXPLAIN_SAMPLE`` validation texts; quantised: reported)."""
     from ..train.run import load_run
 
     out = Path(out)
@@ -174,13 +178,17 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
         raise TlcError("--int5-rows splits the rows --int8-rows leaves out, so it needs "
                        "--int8-rows", hint="add --int8-rows N (e.g. --int8-rows 2000 "
                        "--int5-rows 8000)")
+    if explain and ids_input:
+        raise TlcError("--explain needs the text input (its spans index the input string)",
+                       hint="drop --ids-input or --explain")
     run = load_run(run_dir, purpose="export")
     grid = run.tokenizer.config
     started = time.perf_counter()
     # text in: the network over the texts' real tokens (.packed); ids in: tf2onnx's grid
     model = compact(network_to_onnx(run.model, grid.max_sentences, grid.max_tokens, opset)
                     if ids_input else packed_text_classifier(
-                        run.model, run.config.model, run.tokenizer, run.labels, opset))
+                        run.model, run.config.model, run.tokenizer, run.labels, opset,
+                        explain=explain))
     evaluations = {p.stem: _load_json(p) for p in sorted((run.path / "eval").glob("*.json"))}
     values = {
         meta.FORMAT: meta.METADATA_FORMAT, meta.VERSION: __version__,
@@ -202,6 +210,11 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
         check = compare(model.SerializeToString(), reference, ids_input)
         say(format_check(check))
         _enforce(check, False, min_agreement, max_accuracy_drop)
+    if reference is not None and explain:
+        check["explain"] = _check_explain(model, run, reference, quantize)
+        say(f"  sentence scores vs Keras occlusion "
+            f"{check['explain']['max_abs_diff']:.2e} max on "
+            f"{check['explain']['documents']:,} documents")
     if reference is not None:
         report["validation"] = values[meta.VALIDATION] = check
     meta.set_metadata(model, values)
@@ -214,6 +227,23 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     report["bytes"] = out.stat().st_size
     report["seconds"] = time.perf_counter() - started
     return report
+
+
+EXPLAIN_SAMPLE = 500   # validation texts whose sentence scores are checked against Keras
+
+
+def _check_explain(model, run, reference, quantized: bool) -> dict[str, Any]:
+    from .explain import check_against_keras
+
+    texts = reference.data.texts[:EXPLAIN_SAMPLE]
+    check = check_against_keras(open_session(model.SerializeToString()), run.model,
+                                run.tokenizer, texts)
+    if not quantized and check["beyond_tolerance"] > FLOAT_OUTLIERS * max(len(texts), 1000):
+        raise TlcError(f"the file's sentence scores differ from the Keras model's occlusion "
+                       f"by up to {check['max_abs_diff']:.2e} on {check['beyond_tolerance']} "
+                       f"of {len(texts)} documents", hint="this is a conversion bug; report "
+                       "it with the run folder, or export without --explain")
+    return check
 
 
 def not_an_export(path: Path) -> str | None:
@@ -470,7 +500,8 @@ def compare(model_bytes: bytes, reference: Reference, ids_input: bool) -> dict[s
         feed = ({IDS: reference.grids[start:start + 256]} if ids_input
                 else {TEXT: np.array([model_text(t) for t in texts[start:start + 256]],
                                      dtype=object)})
-        got.append(session.run(None, feed)[0])
+        # (the first output: an --explain file's extra outputs are checked on their own)
+        got.append(session.run([session.get_outputs()[0].name], feed)[0])
     proba = np.concatenate(got) if got else np.zeros_like(want)
     diff = np.abs(proba - want).max(axis=1) if len(texts) else np.zeros(0)
     check: dict[str, Any] = {
