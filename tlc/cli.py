@@ -726,6 +726,12 @@ def predict_cmd(
     master: Annotated[str | None, typer.Option(
         "--master", help="With --engine spark: the Spark master (default: $SPARK_MASTER, "
         "else local[*]).")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Also write `decisive_sentence` (the sentence whose removal "
+        "lowers the label's probability most) and `summary` (the --summary-sentences most "
+        "decisive ones, in text order); needs a file from `tlc export --explain`.")] = False,
+    summary_sentences: Annotated[int, typer.Option(
+        "--summary-sentences", min=1, help="With --explain: sentences in `summary`.")] = 3,
 ) -> None:
     """Score every row of a file with an exported model, streaming, on every core.
 
@@ -752,6 +758,9 @@ def predict_cmd(
     if engine == "spark":
         from tlc.runtime.spark import predict_file
 
+        if explain:
+            raise DataError("--explain runs in this process only",
+                            hint="leave out --engine spark (or --explain)")
         if resume:
             raise DataError("--engine spark cannot --resume: Spark retries a failed task "
                             "itself, and a stopped job starts over",
@@ -773,8 +782,67 @@ def predict_cmd(
     with classifier:
         summary = score_file(classifier, input_path, out, fmt=fmt, out_format=out_format,
                              text_column=text_column, max_chars=max_chars, resume=resume,
-                             force=force, progress=False if quiet else None, say=say)
+                             force=force, progress=False if quiet else None, say=say,
+                             explain=summary_sentences if explain else 0)
     typer.echo(summary.describe(), err=True)
+
+
+@app.command("explain")
+@_friendly
+def explain_cmd(
+    model_path: Annotated[Path, typer.Argument(help="A file from `tlc export --explain`.")],
+    text: Annotated[str, typer.Argument(
+        help="A text to explain, or a file of texts (any format `tlc predict` reads; plain "
+        "text: one text a line).")],
+    html_out: Annotated[Path | None, typer.Option(
+        "--html", help="Write one self-contained HTML page with the sentences highlighted.")]
+    = None,
+    text_column: TextColumn = "text",
+    color: Annotated[str, typer.Option(
+        "--color", help="auto (colour on a terminal, plain on a pipe), always or never.")]
+    = "auto",
+) -> None:
+    """Show which sentences decided the label: each sentence's score is how much the
+    label's probability drops when the sentence is removed from the text (occlusion, run
+    inside the model file). On a terminal the sentences are coloured (green: for the label,
+    red: against it); --html writes a page to open in a browser."""
+    import sys
+
+    from tlc.runtime import Classifier
+    from tlc.runtime.explain_view import html_page, terminal
+
+    if color not in ("auto", "always", "never"):
+        raise DataError(f"unknown --color {color!r}", hint="use auto, always or never")
+    texts = _explain_texts(text, text_column)
+    with Classifier.load(model_path) as clf:
+        explanations = clf.explain(texts)
+    if html_out is not None:
+        html_out.write_text(html_page(explanations, title=f"tlc explain: {model_path.name}"),
+                            encoding="utf-8")
+        typer.echo(f"{len(explanations):,} texts -> {html_out}", err=True)
+        return
+    colour = color == "always" or (color == "auto" and sys.stdout.isatty())
+    # (click strips escape codes off a terminal unless told: --color always means always)
+    typer.echo("\n\n".join(terminal(e, colour) for e in explanations), color=colour)
+
+
+def _explain_texts(text: str, text_column: str) -> list[str]:
+    """``text`` itself, or, when it names a file, the texts of its rows."""
+    path = Path(text)
+    if "\n" in text or len(text) > 4096 or not path.is_file():
+        return [text]
+    from tlc.data.examples import row_text
+    from tlc.data.readers import detect_format, read_records
+
+    texts = []
+    for record in read_records(path, detect_format(path)):
+        value, problem = row_text(record, text_column)
+        if problem is None:
+            texts.append(value)
+    if not texts:
+        raise DataError("no text to explain in the file", path=path,
+                        hint=f"check --text-column (now {text_column!r})")
+    return texts
 
 
 def _named_input(spec: str, data_dir: Path | None) -> tuple[str, str | None]:
