@@ -137,6 +137,17 @@ def test_spans_index_the_input_and_hold_the_model_s_sentences(tokenizer, texts):
     assert shown[MARKUP[5]][-1].endswith("でも好きです。")
 
 
+def test_spans_the_graph_cannot_place_are_minus_one_not_wrong(tokenizer):
+    _, _, onnx_model = build(tokenizer, {}, (12, 40))
+    texts = ['A <a title="Hi. There">link</a> here. Next one.',   # ". " inside a tag: fine
+             "Odd <i <br> > markup. Then more."]                     # markup made by clean-up
+    _, spans, total, _ = run(open_session(onnx_model.SerializeToString()), texts)
+    assert [texts[0][a:b] for a, b in spans[0, :total[0]]] == [
+        'A <a title="Hi. There">link</a> here.', "Next one."]
+    got = [(int(a), int(b)) for a, b in spans[1, :total[1]]]
+    assert got and all(a == b == -1 for a, b in got), got
+
+
 def test_a_text_beyond_the_grid_says_how_many_sentences_went_unscored(tokenizer):
     _, _, onnx_model = build(tokenizer, {}, (4, 10))
     scores, spans, total, _ = run(open_session(onnx_model.SerializeToString()),

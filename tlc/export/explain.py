@@ -19,14 +19,16 @@ changed the text, so ids carry no offsets. But the tokenizer splits at whitespac
 (``split_by_whitespace``): every whitespace-separated chunk of the normalised text starts with
 exactly one word-start piece, and a sentence always starts at one. So a sentence is a range
 of chunks. The input is cut, in the graph, into *pieces* whose concatenation is the input
-itself: a run of text with its trailing whitespace, or one markup tag (``<br />``, any tag,
-``&nbsp;``; the clean-up turns those into whitespace or a free "."). Each piece goes through
+itself, after each place a sentence can end (sentence-final punctuation and the whitespace
+after it; markup, ``<br />``, any tag, ``&nbsp;``, which the clean-up turns into a word break
+or a free ".") and nowhere inside a chunk: about one piece a sentence. Each piece goes through
 the same clean-up and sentencepiece (in the same op call as the texts, so the file holds one
 copy of the tokenizer) and its word-start pieces say how many chunks it holds; running sums
-then map a chunk to a piece, and a piece to code point offsets (``StringLength``). A piece
-holding several chunks (a character NFKC turns into a space) puts a sentence boundary inside
-it at the piece's edge. Where a text's chunk count from its pieces differs from its own (only
-markup the clean-up rewrites into new markup, e.g. ``<i <br> >``), its spans are -1.
+then map a chunk to a piece, and a piece to code point offsets (``StringLength``). A sentence
+that does not start at a piece's start (a sentence end the cut pattern does not foresee) gets
+-1, -1 rather than a wrong span, and so does every sentence of a text whose chunk count from
+its pieces differs from its own (markup the clean-up rewrites into new markup, such as
+``<i <br> >``, or ". " inside a tag's attribute).
 """
 
 from __future__ import annotations
@@ -44,14 +46,25 @@ OUTPUTS = (SCORES, SPANS, TOTAL)
 
 _WS = "[ \\t\\n\\r]"
 # Markup as the clean-up rules see it (tlc/tokenizer/clean.py: <br />, any other tag) and the
-# one entity that decodes to whitespace; each becomes a piece of its own.
-_MARKUP = f"(?i)<br{_WS}*/?{_WS}*>|</?[A-Za-z][^<>]{{0,100}}>|&(?:nbsp|#160);"
-# Whitespace as sentencepiece's NFKC normaliser sees it, so that a piece ends where a chunk
-# does: ASCII whitespace, no-break and ideographic spaces, the Unicode space block.
-_SPACE = "[ \\t\\n\\r\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{202f}\\x{205f}\\x{3000}]+"
+# one entity that decodes to whitespace: the clean-up turns each into a word break.
+_MARKUP = f"(?i:<br{_WS}*/?{_WS}*>)|</?[A-Za-z][^<>]{{0,100}}>|&(?:nbsp|#160);"
+# Whitespace as sentencepiece's NFKC normaliser sees it: ASCII whitespace, no-break and
+# ideographic spaces, the Unicode space block.
+_SPACE_CHARS = "\\t\\n\\r \\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{202f}\\x{205f}\\x{3000}"
+_SPACE = f"[{_SPACE_CHARS}]+"
+# A sentence can only end where a chunk ends in a terminal piece: punctuation holding one of
+# tlc.tokenizer.grid.SENTENCE_FINAL, which these characters are or become under NFKC
+# (fullwidth and small forms, the dot leaders, "!!"-like ligatures), then more punctuation.
+_FINAL = ("[.!?\\x{2024}\\x{2025}\\x{2026}\\x{203c}\\x{2047}-\\x{2049}\\x{3002}\\x{fe52}"
+          "\\x{fe56}\\x{fe57}\\x{ff01}\\x{ff0e}\\x{ff1f}\\x{ff61}]")
+_END = f"{_FINAL}[^\\pL\\pN<{_SPACE_CHARS}\\x01]*{_SPACE}"
 CUT = "\x01"
-MARK_PATTERN = f"({_MARKUP})|({_SPACE})"
-MARK_REWRITE = f"\\2{CUT}\\1{CUT}"     # text+space | markup: each ends a piece
+# A piece ends after markup (and the whitespace after it) and after sentence-final
+# punctuation and its whitespace: every place a sentence can start is a piece's start, and
+# no cut falls inside a chunk (markup is a word break, and is matched first, so a tag's own
+# text is never cut); and after the whitespace a text starts with.
+MARK_PATTERN = f"((?:{_MARKUP})(?:{_SPACE})?|{_END}|^{_SPACE})"
+MARK_REWRITE = f"\\1{CUT}"
 TRAILING_SPACE = f"{_SPACE}$"
 
 
@@ -197,6 +210,10 @@ def sentence_span_nodes(g: Nodes, ex: ExplainOutputs, *, at: dict[str, str], s_f
         return node("Gather", [piece_of, at_chunk], tag + "/piece")
 
     start_piece, end_piece = piece(c_start, "e/start"), piece(c_end, "e/end")
+    # a sentence starts at its piece's first chunk, or its span would begin too early
+    aligned = node("Equal", [node("Gather", [chunk_first_x, start_piece], "e/piece_chunk"),
+                             node("Add", [node("Gather", [p_base, s_doc], "e/my_p_base"),
+                                          c_start], "e/start_chunk")], "e/aligned")
     my_base = node("Gather", [char_base, s_doc], "e/my_base")
     start = node("Sub", [node("Gather", [char_x, start_piece], "e/start_g"), my_base],
                  "e/start_c")
@@ -205,7 +222,8 @@ def sentence_span_nodes(g: Nodes, ex: ExplainOutputs, *, at: dict[str, str], s_f
                                          "e/end_len")], "e/end_g2"), my_base], "e/end_c")
     span = node("Concat", [node("Unsqueeze", [start, one], "e/start_col"),
                            node("Unsqueeze", [end, one], "e/end_col")], "e/span", axis=1)
-    ok = node("Unsqueeze", [node("Gather", [agree, s_doc], "e/my_agree"), one], "e/ok")
+    ok = node("Unsqueeze", [node("And", [node("Gather", [agree, s_doc], "e/my_agree"),
+                                         aligned], "e/placed"), one], "e/ok")
     span = node("Where", [ok, span, minus1], "e/span_ok")                  # [M, 2]
 
     # ---------------------------------------------------------- into the (N, S_b) grid

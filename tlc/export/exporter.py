@@ -201,10 +201,15 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
                               "input": values[meta.INPUT]}
     reference = _reference(run, validation_data, data_dir, sample) if validate else None
     if quantize:
+        # An --explain file's own nodes do not count against the size target, so its
+        # embedding gets the widths the same run's plain file gets (the same probabilities).
+        extra = (model.ByteSize() - compact(packed_text_classifier(
+            run.model, run.config.model, run.tokenizer, run.labels, opset)).ByteSize()
+            if explain else 0)
         model, values[meta.QUANTIZATION], check = _quantize_guarded(
             model, run,
             _steps(int8_rows, int5_rows, ratio, run.tokenizer.vocab_size, validate, say),
-            reference, (min_agreement, max_accuracy_drop), ids_input, say)
+            reference, (min_agreement, max_accuracy_drop), ids_input, say, extra)
         report["quantization"] = values[meta.QUANTIZATION]
     elif reference is not None:   # the graph as it will be written; only metadata changes
         check = compare(model.SerializeToString(), reference, ids_input)
@@ -330,7 +335,8 @@ def _steps(int8_rows, int5_rows, ratio, vocab: int, validate: bool, say) -> list
     return steps
 
 
-def _quantize_guarded(float_model, run, steps, reference, limits, ids_input, say):
+def _quantize_guarded(float_model, run, steps, reference, limits, ids_input, say,
+                      extra_bytes: int = 0):
     """Quantise with each :class:`Split` of ``steps`` in turn and keep the first the
     guard accepts (each checked against the same Keras outputs); the last step's failure is
     the error. Returns (model, quantisation info, comparison or None without a reference)."""
@@ -339,7 +345,7 @@ def _quantize_guarded(float_model, run, steps, reference, limits, ids_input, say
     refused = []
     for number, step in enumerate(steps, 1):
         try:
-            model, info = _quantize(float_model, run, step)
+            model, info = _quantize(float_model, run, step, extra_bytes)
         except OutOfReach as far:
             if number == len(steps):
                 raise
@@ -376,7 +382,7 @@ class OutOfReach(TlcError):
     """A size target that no allocation of embedding widths can meet."""
 
 
-def _quantize(model, run, step: Split):
+def _quantize(model, run, step: Split, extra_bytes: int = 0):
     from .quantize import conv_hessian, row_bits
 
     vocab = run.tokenizer.vocab_size
@@ -387,7 +393,8 @@ def _quantize(model, run, step: Split):
     float_bytes = model.ByteSize()
     hessian = conv_hessian(np.asarray(run.model.get_layer("word_conv").kernel))
     if step.ratio is not None:
-        quantized, info = _quantize_to_ratio(model, run, step.ratio, float_bytes, hessian)
+        quantized, info = _quantize_to_ratio(model, run, step.ratio, float_bytes, hessian,
+                                             extra_bytes)
     else:
         bits = (None if step.int8_rows is None or step.int8_rows >= vocab
                 else row_bits(run.tokenizer.scores, run.tokenizer.is_byte, step.int8_rows,
@@ -406,10 +413,12 @@ def _quantized(model, bits, hessian):
     return quantized, info
 
 
-def _quantize_to_ratio(model, run, ratio: float, float_bytes: int, hessian):
+def _quantize_to_ratio(model, run, ratio: float, float_bytes: int, hessian,
+                       extra_bytes: int = 0):
     """Embedding widths by rate-distortion for a file ``ratio`` times smaller: the budget is
     what the target size leaves after everything else (measured on an all-8-bit file); an
-    overshoot is cut from it and the allocation made again."""
+    overshoot is cut from it and the allocation made again. ``extra_bytes`` (the explain
+    outputs' nodes) are left out of the ratio: they are added to the target as they are."""
     from .quantize import ROW_BITS, allocate_bits, coded_rows, row_bytes, row_weights
 
     table = np.asarray(run.model.get_layer("embedding").embeddings)
@@ -417,7 +426,7 @@ def _quantize_to_ratio(model, run, ratio: float, float_bytes: int, hessian):
     weight = row_weights(run.tokenizer.scores, run.tokenizer.is_byte)
     _, every8 = _quantized(model, None, hessian)
     embedding = next(w for w in every8["weights"] if w["kind"] == "embedding")
-    target = float_bytes / ratio
+    target = (float_bytes - extra_bytes) / ratio + extra_bytes
     budget = (target - (every8["bytes"] - embedding["stored_bytes"]) - NODE_OVERHEAD
               - np.ceil(len(table) * 3 / 8))                  # the width map
     least = len(table) * row_bytes(min(ROW_BITS), table.shape[1])
