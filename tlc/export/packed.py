@@ -396,8 +396,14 @@ def occlusion_nodes(g, *, sv: str, where_sorted: str, m: str, s_doc: str, n_sent
     index = node("Add", [node("Mul", [row, const("x/ks", np.array(ks, np.int64))], "x/row_ks"),
                          const("x/tap", (ks - 1 - np.arange(ks, dtype=np.int64)).reshape(
                              1, 1, ks))], "x/index")
-    y = node("ReduceSum", [node("Gather", [taps, index], "x/picked"),
-                           const("x/axis2", np.array([2], np.int64))], "x/sum", keepdims=0)
+    # one Gather per tap, added: a ReduceSum over the tap axis of one (V, S_b, ks, f2)
+    # Gather took twice as long in onnxruntime
+    y = ""
+    for tap in range(ks):
+        picked = node("Gather", [taps, node("Gather", [index, const(
+            f"x/tap{tap}", np.array(tap, np.int64))], f"x/index{tap}", axis=2)],
+            f"x/picked{tap}")                                                  # (V, S_b, f2)
+        y = picked if not y else node("Add", [y, picked], f"x/sum{tap}")
     y = node("Relu", [node("Add", [y, node("Reshape", [bias, minus1], "x/bias")], "x/biased")],
              "x/y")                                                            # (V, S_b, f2)
     y_t = node("Transpose", [y], "x/y_t", perm=[2, 0, 1])                     # (f2, V, S_b)
