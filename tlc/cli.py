@@ -672,6 +672,10 @@ def _validation_line(v: dict) -> str:
         if "accuracy_drop" in v:
             line += (f"\n                 accuracy keras {v['keras_accuracy']:.2f}% -> onnx "
                      f"{v['onnx_accuracy']:.2f}%")
+        if isinstance(v.get("explain"), dict):
+            e = v["explain"]
+            line += (f"\n                 sentence scores vs Keras occlusion: max "
+                     f"{e['max_abs_diff']:.2e} on {e['documents']:,} documents")
         return line
     except (KeyError, TypeError, ValueError):
         return f"(incomplete record) {json.dumps(v)[:200]}"
