@@ -19,16 +19,16 @@ changed the text, so ids carry no offsets. But the tokenizer splits at whitespac
 (``split_by_whitespace``): every whitespace-separated chunk of the normalised text starts with
 exactly one word-start piece, and a sentence always starts at one. So a sentence is a range
 of chunks. The input is cut, in the graph, into *pieces* whose concatenation is the input
-itself, after each place a sentence can end (sentence-final punctuation and the whitespace
-after it; markup, ``<br />``, any tag, ``&nbsp;``, which the clean-up turns into a word break
-or a free ".") and nowhere inside a chunk: about one piece a sentence. Each piece goes through
-the same clean-up and sentencepiece (in the same op call as the texts, so the file holds one
+itself: after each place a sentence can end (sentence-final punctuation and the whitespace
+after it) and around markup (``<br />``, any tag, ``&nbsp;``, which the clean-up turns into a
+word break or a free "."), never inside a chunk; about one piece a sentence. Each piece goes
+through the same clean-up and sentencepiece (in the texts' own op call, so the file holds one
 copy of the tokenizer) and its word-start pieces say how many chunks it holds; running sums
 then map a chunk to a piece, and a piece to code point offsets (``StringLength``). A sentence
 that does not start at a piece's start (a sentence end the cut pattern does not foresee) gets
 -1, -1 rather than a wrong span, and so does every sentence of a text whose chunk count from
 its pieces differs from its own (markup the clean-up rewrites into new markup, such as
-``<i <br> >``, or ". " inside a tag's attribute).
+``<i <br> >``).
 """
 
 from __future__ import annotations
@@ -73,6 +73,12 @@ CUT = "\x01"
 # text is never cut); and after the whitespace a text starts with.
 MARK_PATTERN = f"((?:{_MARKUP})(?:{_SPACE})?|{_END}|^{_SPACE})"
 MARK_REWRITE = f"\\1{CUT}"
+# ...and before markup, where a sentence can start too ("<br />" becomes " . ", which some
+# tokenizers read as a bare word start followed by "."). A second pass: one rewrite cannot
+# cut before markup and only after a sentence end. Tags hold no cut from the first pass
+# (markup is matched before anything inside it), and this pass matches the same tags.
+MARKUP_FIRST = f"((?i:<br{_WS}*/?{_WS}*>)|</?[A-Za-z][^<>{CUT}]{{0,100}}>|&(?:nbsp|#160);)"
+MARKUP_REWRITE = f"{CUT}\\1"
 TRAILING_SPACE = f"{_SPACE}$"
 
 
@@ -107,9 +113,13 @@ def piece_nodes(g: Nodes, text: str) -> dict[str, str]:
         g.nodes.append(helper.make_node(op, inputs, outputs, domain=CONTRIB_DOMAIN,
                                         name=outputs[0], **attrs))
 
-    marked = g.name("marked")
+    after, marked = g.name("cut_after"), g.name("marked")
     contrib("StringRegexReplace", [text, const("mark_pattern", np.array([MARK_PATTERN], object)),
                                    const("mark_rewrite", np.array([MARK_REWRITE], object))],
+            [after], global_replace=1)
+    contrib("StringRegexReplace", [after, const("markup_pattern", np.array([MARKUP_FIRST],
+                                                                           object)),
+                                   const("markup_rewrite", np.array([MARKUP_REWRITE], object))],
             [marked], global_replace=1)
     where, pieces, shape = g.name("where"), g.name("pieces"), g.name("pieces_shape")
     contrib("StringSplit", [marked, const("cut", np.array(CUT, object)),
