@@ -270,5 +270,32 @@ def test_tlc_predict_explain_adds_the_decisive_sentence_and_a_summary(explain_mo
         top = e.decisive(1)
         assert row["decisive_sentence"] == (top[0].text if top else "")
         assert row["summary"] == e.summary(2)
+    # its output is tlc predict's own, so --force may replace it (CSV: header ends with the
+    # explain columns after error)
+    again = _cli("predict", explain_model[0], source, "--out", tmp_path / "out.csv",
+                 "--explain")
+    assert again.returncode == 0, again.stderr
+    header = (tmp_path / "out.csv").read_text().splitlines()[0]
+    assert header.endswith("error,decisive_sentence,summary")
+    forced = _cli("predict", explain_model[0], source, "--out", tmp_path / "out.csv",
+                  "--explain", "--force")
+    assert forced.returncode == 0, forced.stderr
     plain = _cli("predict", model, source, "--out", tmp_path / "plain.jsonl", "--explain")
     assert plain.returncode == 2 and "--explain" in plain.stderr
+
+
+def test_benchmark_removes_the_ranked_sentences_from_the_text(explain_model):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import explain as bench
+
+    text = "Good film.  Bad acting! Fine end."
+    assert bench.without(text, [(12, 23)]) == "Good film. Fine end."
+    clf = Classifier.load(explain_model[0])
+    explanations = clf.explain([MARKUP[0], "One. Two.", "Single."])
+    keep = [list(range(len(e.sentences))) for e in explanations]
+    got = bench.flips(clf, explanations, {"first": keep}, 1, 2)["first"]
+    assert got["reviews"] == 2                         # "Single." has one sentence only
+    cut = [bench.without(e.text, [(e.sentences[0].start, e.sentences[0].end)])
+           for e in explanations[:2]]
+    want = sum(a != e.label for a, e in zip(clf.predict(cut), explanations, strict=False))
+    assert got["flipped"] == want
