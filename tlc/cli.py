@@ -833,7 +833,11 @@ def explain_cmd(
 def _explain_texts(text: str, text_column: str) -> list[str]:
     """``text`` itself, or, when it names a file, the texts of its rows."""
     path = Path(text)
-    if "\n" in text or len(text) > 4096 or not path.is_file():
+    try:
+        is_file = "\n" not in text and len(text) <= 4096 and path.is_file()
+    except OSError:         # e.g. a text longer than a file name may be
+        is_file = False
+    if not is_file:
         return [text]
     from tlc.data.examples import row_text
     from tlc.data.readers import detect_format, read_records

@@ -41,7 +41,8 @@ def _header(e: Explanation) -> str:
     probs = ", ".join(f"{k} {v:.3f}" for k, v in e.probabilities.items())
     tail = (f"; {e.unscored} sentence{'s' if e.unscored != 1 else ''} past the model's grid "
             "not scored" if e.unscored else "")
-    return f"label {e.label} ({probs}); {len(e.sentences)} sentences scored{tail}"
+    n = len(e.sentences)
+    return f"label {e.label} ({probs}); {n} sentence{'s' if n != 1 else ''} scored{tail}"
 
 
 def terminal(e: Explanation, colour: bool) -> str:
