@@ -285,8 +285,13 @@ def test_tlc_predict_explain_adds_the_decisive_sentence_and_a_summary(explain_mo
 
 
 def test_benchmark_removes_the_ranked_sentences_from_the_text(explain_model):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import explain as bench
+    import importlib.util
+
+    # loaded by path: benchmarks/ on sys.path would shadow the standard library's `profile`
+    spec = importlib.util.spec_from_file_location("explain_bench",
+                                                  ROOT / "benchmarks" / "explain.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
 
     text = "Good film.  Bad acting! Fine end."
     assert bench.without(text, [(12, 23)]) == "Good film. Fine end."
