@@ -51,7 +51,7 @@ def plot(result: dict, path: Path) -> Path:
     def x(labels: int) -> float:
         return labels or zero
 
-    fig, ax = plt.subplots(figsize=(8, 5.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(9.5, 5.2), dpi=120)
     for k, (name, pts) in enumerate(lines.items()):
         style = STYLE[name]
         shift = 1 + 0.04 * (k - 1.5)  # a small sideways offset so the bars do not overlap
@@ -91,12 +91,13 @@ def plot(result: dict, path: Path) -> Path:
     ax.set_xlabel("IMDB training labels (log scale)")
     ax.set_ylabel("IMDB test accuracy, %")
     seeds = max((c["seeds"] for c in result["cells"]), default=1)
-    title = "Learning curve: mean over label subsets, bars from lowest to highest seed"
+    title = (f"IMDB learning curve: mean over label subsets (up to {seeds} seeds), bars from "
+             "the lowest to the highest seed")
     if result.get("smoke"):
-        title = "SMOKE RUN (tiny data, 1 epoch): " + title
-    ax.set_title(title + f" (up to {seeds} seeds)", fontsize=9)
+        title = "SMOKE RUN (tiny data, 1 epoch): not results\n" + title
+    ax.set_title(title, fontsize=9)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.text(0.01, 0.01, "hollow marker: Keras model (the int8 export was refused)",
              fontsize=7, color="grey")
     fig.tight_layout(rect=(0, 0.03, 1, 1))

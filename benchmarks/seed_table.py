@@ -180,20 +180,30 @@ class Table:
         self._tests: dict[str, tuple[list[str], list[str]]] = {}
 
     def train(self, name: str, args: list[str]) -> Path:
-        """Train unless a finished run made by exactly these arguments is there."""
+        """Train unless a finished run made by exactly these arguments, from the same
+        ``--init`` / ``--tokenizer`` runs, is there: command.json holds the arguments and the
+        sha256 of each such run's run.json, so a retrained source retrains what starts from
+        it (a command.json of the arguments alone, as the table wrote before, is adopted)."""
         if self.smoke:
             args = [*args, *SMOKE_SET]
         out = self.runs / name
         made_by = out / "command.json"
-        same = made_by.is_file() and json.loads(made_by.read_text()) == args
+        inputs = {a: sha256(Path(b) / "run.json") for a, b in zip(args, args[1:], strict=False)
+                  if a in ("--init", "--tokenizer")}
+        made = {"args": args, "inputs": inputs}
+        same = False
+        if made_by.is_file():
+            before = json.loads(made_by.read_text())
+            same = before == args if isinstance(before, list) else before == made
         self.trained.append(out)
         if (out / "run.json").is_file() and same and not self.fresh:
             print(f"  {name}: finished run reused", flush=True)
+            made_by.write_text(json.dumps(made) + "\n")
             return out
         resume = (["--resume"] if same and (out / "checkpoint" / "progress.json").is_file()
                   else ["--force"])
         self.run_tlc(["train", *args, "--out", str(out), *resume])
-        made_by.write_text(json.dumps(args) + "\n")
+        made_by.write_text(json.dumps(made) + "\n")
         return out
 
     def evaluate(self, out: Path, data: str) -> dict:
@@ -362,6 +372,8 @@ def signed(v: float | None) -> str:
 def markdown(result: dict) -> str:
     cells, peers = result["cells"], result["peers"]
     lines = [
+        *(["**SMOKE RUN** (tiny copies of the data, tiny budgets, 1 epoch): not results.", ""]
+          if result["smoke"] else []),
         "IMDB test set (25,000 reviews) unless marked, accuracy %; mean ± std over 3 label "
         "subsets where the budget is a sample. \"int8\" is the `tlc export --quantize` file "
         "scored with `tlc.runtime`; \"Keras\" the run itself. Bar and goal apply to transfer "
