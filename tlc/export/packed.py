@@ -56,7 +56,7 @@ def same_padding(kernel: int) -> tuple[int, int]:
 
 def keras_weights(model) -> dict[str, list[np.ndarray]]:
     """The weights of the layers the graph needs, by layer name."""
-    names = ("embedding", "word_conv", "sentence_conv", "hidden", "output")
+    names = ("embedding", "word_conv", "sentence_conv", "hidden", "output", "wide")
     out = {}
     for name in names:
         try:
@@ -279,6 +279,66 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
     wo, bo = weights["output"]
     logits = node("Add", [node("MatMul", [doc, const("o/kernel", wo)], "o/mm"),
                           const("o/bias", bo)], "o/logits")
+    if "wide" in weights:
+        logits = node("Add", [logits, wide_scores(g, weights["wide"][0], config.wide_buckets,
+                                                  k_ids, k_tok, k_doc, n_docs)], "o/scores")
     g.nodes.append(helper.make_node("Softmax", [logits], [probabilities],
                                     name=g.name("o/softmax"), axis=-1))
     return g.nodes, g.inits
+
+
+def wide_scores(g: Nodes, table: np.ndarray, buckets: int, k_ids: str, k_tok: str, k_doc: str,
+                n_docs: str) -> str:
+    """(N, C): :class:`~tlc.train.layers.HashedNgrams` over the kept tokens, in stream order.
+
+    ``k_ids`` holds the kept tokens' ids and one padding id after them, ``k_tok`` each one's
+    position in its sentence: a token and the next form a pair exactly when the next one is
+    not the first of a sentence (the grid's neighbours in one row). Each document's rows are
+    summed by an add-scatter, so only the order of the additions differs from the grid's."""
+    from ..train.model import WIDE_HASH
+    from .quantize import WIDE_TABLE
+
+    const, node = g.const, g.node
+    zero, one = const("x/zero", np.array([0], np.int64)), const("x/one", np.array([1], np.int64))
+    minus1 = const("x/minus1", np.array([-1], np.int64))
+    big = const("x/big", np.array([np.iinfo(np.int64).max], np.int64))
+    vocab = len(table) - buckets
+    rows = const(WIDE_TABLE, table)
+    ids = node("Cast", [node("Slice", [k_ids, zero, minus1], "x/ids32")], "x/ids", to=INT64)
+    first = node("Slice", [ids, zero, minus1], "x/first")
+    second = node("Slice", [ids, one, big], "x/second")
+    pair = node("Cast", [node("Not", [node("Equal", [node("Slice", [k_tok, one, big], "x/next"),
+                                                     const("x/zero_s", np.array(0, np.int64))],
+                                           "x/starts")], "x/pair_b")], "x/pair", to=FLOAT)
+    bucket = node("Add", [node("Mod", [node("Add", [node("Mul", [first, const(
+        "x/hash", np.array(WIDE_HASH, np.int64))], "x/a"), second], "x/ab"), const(
+        "x/buckets", np.array(buckets, np.int64))], "x/mod", fmod=0), const(
+        "x/vocab", np.array(vocab, np.int64))], "x/bucket")
+    c = table.shape[1]
+    shape = node("Concat", [n_docs, const("x/c", np.array([c], np.int64))], "x/shape", axis=0)
+    zeros = node("ConstantOfShape", [shape], "x/zeros",
+                 value=onnx_float_zero())
+    single = node("Gather", [rows, ids], "x/single")                          # (L, C)
+    paired = node("Mul", [node("Gather", [rows, bucket], "x/pair_rows"),
+                          node("Unsqueeze", [pair, one], "x/pair_c")], "x/paired")  # (L-1, C)
+    doc = node("Unsqueeze", [k_doc, one], "x/doc")                            # (L, 1)
+    doc_first = node("Slice", [doc, zero, minus1], "x/doc_first")
+    total = node("ScatterND", [node("ScatterND", [zeros, doc, single], "x/sum1",
+                                    reduction="add"), doc_first, paired], "x/sum",
+                 reduction="add")
+    counts = node("Concat", [node("ConstantOfShape", [node("Shape", [k_doc], "x/l")],
+                                  "x/ones", value=onnx_float_zero(1.0)), pair], "x/weights",
+                  axis=0)
+    k_doc_all = node("Concat", [k_doc, node("Squeeze", [doc_first, one], "x/doc_first1")],
+                     "x/doc_all", axis=0)
+    n_zeros = node("ConstantOfShape", [n_docs], "x/n0", value=onnx_float_zero())
+    count = node("ScatterElements", [n_zeros, k_doc_all, counts], "x/count0", axis=0,
+                 reduction="add")
+    count = node("Max", [count, const("x/one_f", np.array(1, np.float32))], "x/count")
+    return node("Div", [total, node("Unsqueeze", [count, one], "x/count_c")], "x/mean")
+
+
+def onnx_float_zero(value: float = 0.0):
+    from onnx import helper
+
+    return helper.make_tensor("v", FLOAT, [1], [value])

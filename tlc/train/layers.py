@@ -8,6 +8,7 @@ loads with ``safe_mode=True`` (no ``Lambda``).
 from __future__ import annotations
 
 from . import import_keras
+from .model import WIDE_HASH
 
 keras = import_keras()
 ops = keras.ops
@@ -97,3 +98,43 @@ class MaskedMean(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         _, x_shape = input_shape
         return (x_shape[0], x_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class HashedNgrams(keras.layers.Layer):
+    """The wide part: class scores from the pieces and neighbouring piece pairs of a document.
+
+    Every piece id and every pair of neighbouring pieces in one sentence (hashed into
+    ``buckets`` rows after the ``vocab_size`` piece rows) has a learned row of ``units`` class
+    scores; the document gets the mean of its rows: ``ids (N, S, T) -> (N, units)``. This is
+    fastText's bag of bigrams (and NBSVM's view of a text) beside the convolutions: exact
+    word pairs that a 3-wide filter sees only through 64 dimensions of embedding. The table
+    starts at zero, so an untrained wide part changes nothing.
+    """
+
+    def __init__(self, vocab_size: int, buckets: int, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.buckets, self.units = int(vocab_size), int(buckets), int(units)
+
+    def build(self, input_shape):
+        self.table = self.add_weight(name="table", shape=(self.vocab_size + self.buckets,
+                                                          self.units), initializer="zeros")
+
+    def call(self, ids):
+        ids = ops.cast(ids, "int64")
+        first, second = ids[:, :, :-1], ids[:, :, 1:]
+        single = ops.cast(ops.not_equal(ids, 0), self.table.dtype)
+        pair = ops.cast(ops.logical_and(ops.not_equal(first, 0), ops.not_equal(second, 0)),
+                        self.table.dtype)
+        bucket = self.vocab_size + ops.mod(first * WIDE_HASH + second, self.buckets)
+        total = (ops.sum(ops.take(self.table, ids, axis=0) * single[..., None], axis=(1, 2))
+                 + ops.sum(ops.take(self.table, bucket, axis=0) * pair[..., None], axis=(1, 2)))
+        count = ops.sum(single, axis=(1, 2)) + ops.sum(pair, axis=(1, 2))
+        return total / ops.maximum(count, 1.0)[:, None]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size,
+                "buckets": self.buckets, "units": self.units}
