@@ -281,14 +281,15 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
                           const("o/bias", bo)], "o/logits")
     if "wide" in weights:
         logits = node("Add", [logits, wide_scores(g, weights["wide"][0], config.wide_buckets,
-                                                  k_ids, k_tok, k_doc, n_docs)], "o/scores")
+                                                  config.wide_scale, k_ids, k_tok, k_doc,
+                                                  n_docs)], "o/scores")
     g.nodes.append(helper.make_node("Softmax", [logits], [probabilities],
                                     name=g.name("o/softmax"), axis=-1))
     return g.nodes, g.inits
 
 
-def wide_scores(g: Nodes, table: np.ndarray, buckets: int, k_ids: str, k_tok: str, k_doc: str,
-                n_docs: str) -> str:
+def wide_scores(g: Nodes, table: np.ndarray, buckets: int, scale: float, k_ids: str,
+                k_tok: str, k_doc: str, n_docs: str) -> str:
     """(N, C): :class:`~tlc.train.layers.HashedNgrams` over the kept tokens, in stream order.
 
     ``k_ids`` holds the kept tokens' ids and one padding id after them, ``k_tok`` each one's
@@ -335,7 +336,9 @@ def wide_scores(g: Nodes, table: np.ndarray, buckets: int, k_ids: str, k_tok: st
     count = node("ScatterElements", [n_zeros, k_doc_all, counts], "x/count0", axis=0,
                  reduction="add")
     count = node("Max", [count, const("x/one_f", np.array(1, np.float32))], "x/count")
-    return node("Div", [total, node("Unsqueeze", [count, one], "x/count_c")], "x/mean")
+    # total * (scale / count), in the Keras layer's order of operations
+    factor = node("Div", [const("x/scale", np.array(scale, np.float32)), count], "x/factor")
+    return node("Mul", [total, node("Unsqueeze", [factor, one], "x/factor_c")], "x/mean")
 
 
 def onnx_float_zero(value: float = 0.0):

@@ -46,6 +46,9 @@ class ModelConfig:
     embedding_dropout: float = 0.1
     # Rows of the wide part's hashed piece pairs (0 = no wide part, the plain CNN).
     wide_buckets: int = 0
+    # What the wide part's mean is multiplied by (see layers.HashedNgrams: its rows learn at
+    # Adam's pace only when scaled up).
+    wide_scale: float = 300.0
 
     def __post_init__(self) -> None:
         for name in ("embedding_dim", "word_filters", "word_kernel", "word_k",
@@ -53,6 +56,7 @@ class ModelConfig:
             check_int("model", name, getattr(self, name), 1)
         check_int("model", "hidden_units", self.hidden_units, 0)  # 0 = no hidden layer
         check_int("model", "wide_buckets", self.wide_buckets, 0)
+        check_number("model", "wide_scale", self.wide_scale, 1e-6, 1e6)
         if not isinstance(self.document_mean, bool):
             raise TlcError(f"model.document_mean must be true or false, "
                            f"got {self.document_mean!r}")
@@ -155,7 +159,8 @@ def build_model(config: ModelConfig, *, vocab_size: int, sentences: int, tokens:
                                  kernel_initializer=init(seed + 6), name="output")(doc)
         return keras.Model(ids, out, name="tlc_document_cnn")
     scores = keras.layers.Dense(n_classes, kernel_initializer=init(seed + 6), name="output")(doc)
-    wide = HashedNgrams(vocab_size, config.wide_buckets, n_classes, name="wide")(ids)
+    wide = HashedNgrams(vocab_size, config.wide_buckets, n_classes, config.wide_scale,
+                        name="wide")(ids)
     out = keras.layers.Activation("softmax", name="probabilities")(
         keras.layers.Add(name="class_scores")([scores, wide]))
     return keras.Model(ids, out, name="tlc_document_cnn")
