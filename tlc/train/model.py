@@ -49,6 +49,8 @@ class ModelConfig:
     # What the wide part's mean is multiplied by (see layers.HashedNgrams: its rows learn at
     # Adam's pace only when scaled up).
     wide_scale: float = 300.0
+    # Share of the wide part's pieces and pairs left out of each training document's mean.
+    wide_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("embedding_dim", "word_filters", "word_kernel", "word_k",
@@ -60,7 +62,7 @@ class ModelConfig:
         if not isinstance(self.document_mean, bool):
             raise TlcError(f"model.document_mean must be true or false, "
                            f"got {self.document_mean!r}")
-        for name in ("dropout", "embedding_dropout"):
+        for name in ("dropout", "embedding_dropout", "wide_dropout"):
             check_number("model", name, getattr(self, name), 0.0, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,7 +91,7 @@ def check_grid(config: ModelConfig, sentences: int, tokens: int) -> None:
 
 # Rates that only act while training: a transfer may change them, since no weight depends on
 # them. Every other model setting shapes the weights, so a transfer keeps the source's.
-REGULARISATION = ("dropout", "embedding_dropout")
+REGULARISATION = ("dropout", "embedding_dropout", "wide_dropout")
 
 
 def inherit_model(mine: ModelConfig, source: ModelConfig) -> ModelConfig:
@@ -160,7 +162,7 @@ def build_model(config: ModelConfig, *, vocab_size: int, sentences: int, tokens:
         return keras.Model(ids, out, name="tlc_document_cnn")
     scores = keras.layers.Dense(n_classes, kernel_initializer=init(seed + 6), name="output")(doc)
     wide = HashedNgrams(vocab_size, config.wide_buckets, n_classes, config.wide_scale,
-                        name="wide")(ids)
+                        config.wide_dropout, seed=seed + 7, name="wide")(ids)
     out = keras.layers.Activation("softmax", name="probabilities")(
         keras.layers.Add(name="class_scores")([scores, wide]))
     return keras.Model(ids, out, name="tlc_document_cnn")
