@@ -7,8 +7,8 @@ import pytest
 
 from tlc.errors import TlcError
 from tlc.train import import_keras
-from tlc.train.layers import KMaxPooling, MaskedMean, PaddingMask
-from tlc.train.model import ModelConfig, build_model, check_grid
+from tlc.train.layers import HashedNgrams, KMaxPooling, MaskedMean, PaddingMask
+from tlc.train.model import WIDE_HASH, ModelConfig, build_model, check_grid
 from tlc.train.transfer import pseudo_labels, transfer_weights
 
 keras = import_keras()  # the tlc way: onnxruntime-extensions before TensorFlow
@@ -305,3 +305,47 @@ def test_a_transfer_keeps_the_source_network_but_may_change_dropout():
     with pytest.raises(TlcError, match="model.word_filters=32 differs from the source") as info:
         inherit_model(ModelConfig(word_filters=32), source)
     assert "model.dropout and model.embedding_dropout" in info.value.hint
+
+
+# ------------------------------------------------------------------------------ wide part
+
+
+def wide_reference(ids: np.ndarray, table: np.ndarray, vocab: int, buckets: int) -> np.ndarray:
+    """HashedNgrams in plain Python: each piece's row and each in-sentence neighbour pair's
+    hashed row, averaged per document."""
+    out = np.zeros((len(ids), table.shape[1]))
+    for n, doc in enumerate(ids):
+        rows = []
+        for sentence in doc:
+            real = [int(i) for i in sentence if i]
+            rows += [table[i] for i in real]
+            rows += [table[vocab + (a * WIDE_HASH + b) % buckets]
+                     for a, b in zip(sentence[:-1], sentence[1:], strict=True) if a and b]
+        out[n] = np.mean(rows, axis=0) if rows else 0.0
+    return out
+
+
+def test_wide_part_is_the_mean_of_piece_and_pair_rows():
+    layer = HashedNgrams(VOCAB, 13, 3)
+    ids = grids()
+    layer.build(ids.shape)
+    table = np.random.default_rng(0).standard_normal((VOCAB + 13, 3)).astype(np.float32)
+    layer.set_weights([table])
+    np.testing.assert_allclose(np_(layer(ids)), wide_reference(ids, table, VOCAB, 13),
+                               rtol=1e-5, atol=1e-6)
+    assert layer.get_config()["buckets"] == 13
+
+
+def test_an_untrained_wide_part_changes_nothing_and_a_trained_one_does(tmp_path):
+    plain = build_model(TINY, vocab_size=VOCAB, n_classes=2, seed=4, **GRID)
+    wide = build_model(ModelConfig(**{**TINY.to_dict(), "wide_buckets": 50}),
+                       vocab_size=VOCAB, n_classes=2, seed=4, **GRID)
+    ids = grids()
+    np.testing.assert_allclose(np_(wide(ids)), np_(plain(ids)), rtol=1e-6)
+    layer = wide.get_layer("wide")
+    layer.set_weights([np.random.default_rng(1).standard_normal(
+        layer.get_weights()[0].shape).astype(np.float32)])
+    assert not np.allclose(np_(wide(ids)), np_(plain(ids)))
+    wide.save(tmp_path / "w.keras")
+    loaded = keras.saving.load_model(tmp_path / "w.keras", safe_mode=True)
+    np.testing.assert_array_equal(np_(loaded(ids)), np_(wide(ids)))
