@@ -9,7 +9,10 @@ final name.
 
 The comparison is the guard: a float32 file must give the Keras probabilities within 1e-4 (on
 all but 0.1% of the documents: k-max pooling's ties, see ``FLOAT_OUTLIERS``); a quantised one
-must agree on 99.5% of the labels and lose at most 0.3 points of accuracy.
+must agree on 99.5% of the labels of the documents not near a tie (``TIE_MARGIN``) and lose
+at most 0.3 points of accuracy on labelled ones, or what chance leaves on few rows
+(``ACCURACY_Z``). The documents need no labels: held-out rows first, then other text
+(:func:`held_out`), so a run on a small file is checked on enough of them (docs/self-training.md).
 ``--quantize`` alone tries the splits of ``QUANTIZE_STEPS`` in turn, smallest file first,
 and writes the first one the guard accepts; ``--ratio`` or ``--int8-rows`` pins one.
 """
