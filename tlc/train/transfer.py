@@ -258,6 +258,6 @@ def shift_output(model, offset: np.ndarray) -> None:
     multiplies every posterior by exp(offset) before the softmax normalises it, so offset
     log(prior / calibrated) is :func:`adjust_to_prior` done by the network itself (and the
     exported file carries it)."""
-    layer = model.get_layer(HEAD_LAYERS[-1])
+    layer = model.get_layer("output")
     kernel, bias = layer.get_weights()
     layer.set_weights([kernel, (bias + np.asarray(offset)).astype(bias.dtype)])
