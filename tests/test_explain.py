@@ -62,6 +62,10 @@ def build(tokenizer, settings: dict, grid: tuple[int, int], seed: int = 0, shift
                             "hidden_units": 3, **settings})
     model = with_biases(build_model(config, vocab_size=tok.vocab_size, sentences=s, tokens=t,
                                     n_classes=3, seed=seed), seed, shift)
+    if config.wide_buckets:     # scores of +-3 or so (the table starts at zero)
+        wide = model.get_layer("wide")
+        wide.set_weights([0.01 * np.random.default_rng(seed).standard_normal(
+            wide.get_weights()[0].shape).astype(np.float32)])
     return tok, model, packed_text_classifier(model, config, tok, ["a", "b", "c"],
                                               explain=True)
 
@@ -77,6 +81,8 @@ CASES = [  # model settings, grid: odd and even sentence kernels, k = 1 and 3, n
     ({"sentence_kernel": 1, "sentence_k": 1, "document_mean": False}, (3, 6)),
     ({"sentence_kernel": 5, "sentence_k": 3, "hidden_units": 0}, (6, 12)),
     ({"sentence_kernel": 2}, (2, 8)),
+    ({"wide_buckets": 101}, (4, 10)),                  # the wide part leaves with its sentence
+    ({"wide_buckets": 997, "word_k": 1, "hidden_units": 0}, (3, 6)),
 ]
 
 

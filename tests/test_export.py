@@ -29,8 +29,11 @@ def test_export_runs_like_keras_and_carries_metadata(run_dir, tmp_path):
     out = tmp_path / "model.onnx"
     report = export(run_dir, out, say=lambda m: None)
     assert out.is_file() and report["bytes"] == out.stat().st_size
-    # held-out: the 50 rows outside the budget plus the 15 validation rows, all compared
-    assert report["validation"]["documents"] == 65
+    # held-out: the 50 rows outside the budget plus the 15 validation rows, all compared,
+    # then (fewer than --sample) the 135 training rows and passages of them all
+    v = report["validation"]
+    assert v["labelled_documents"] == 65 and v["documents"] > 65 + 135
+    assert [p["documents"] for p in v["texts"][:2]] == [65, 135]
     assert report["validation"]["max_abs_diff"] <= 1e-4
     assert not list(tmp_path.glob(".model.onnx.tmp-*"))
     session = open_session(out.read_bytes())

@@ -172,3 +172,51 @@ def test_every_supported_opset(tokenizer, texts, opset):
     batch = edge_texts(texts)
     np.testing.assert_allclose(run(open_session(proto.SerializeToString()), batch),
                                run(fixed, batch), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("settings,grid", [({"wide_buckets": 97}, (4, 10)),
+                                           ({"wide_buckets": 1000, "hidden_units": 0,
+                                             "word_k": 1}, (3, 6))])
+def test_wide_part_in_the_packed_graph(tokenizer, texts, settings, grid):
+    """The hashed piece-pair part: same buckets, same pairs (neighbours in one sentence of
+    the grid, none across sentences or past the grid), same mean as the Keras layer."""
+    config = ModelConfig(**{"embedding_dim": 6, "word_filters": 5, "sentence_filters": 4,
+                            "hidden_units": 3, **settings})
+    tok, model, fixed, packed = both(tokenizer, config, grid, seed=5, shift=0.1)
+    wide = model.get_layer("wide")
+    table = np.random.default_rng(1).standard_normal(wide.get_weights()[0].shape)
+    wide.set_weights([table.astype(np.float32)])
+    fixed = open_session(text_classifier(network_to_onnx(model, *grid), tok, ["a", "b", "c"])
+                         .SerializeToString())
+    packed = open_session(packed_text_classifier(model, config, tok, ["a", "b", "c"])
+                          .SerializeToString())
+    batch = edge_texts(texts)
+    want = model.predict(tok.encode_grid(batch), verbose=0)
+    assert np.abs(want - model.predict(tok.encode_grid(batch) * 0, verbose=0)).max() > 0.1
+    np.testing.assert_allclose(run(fixed, batch), want, atol=1e-5)
+    np.testing.assert_allclose(run(packed, batch), want, rtol=0, atol=1e-5)
+    one_by_one = np.concatenate([run(packed, [t]) for t in batch[:40]])
+    np.testing.assert_allclose(one_by_one, want[:40], rtol=0, atol=1e-5)
+
+
+def test_quantised_wide_table_keeps_its_columns_and_folds(tokenizer, texts):
+    """--quantize stores the wide part's table as int8 with one scale per class column
+    (compact keeps its name, so the quantiser does not take it for the embedding)."""
+    from tlc.export.compact import compact
+    from tlc.export.quantize import quantize_weights
+
+    config = ModelConfig(embedding_dim=16, word_filters=32, sentence_filters=8,
+                         hidden_units=64, wide_buckets=3000)
+    tok, model, _, _ = both(tokenizer, config, (4, 10), seed=2, shift=0.1)
+    wide = model.get_layer("wide")
+    wide.set_weights([0.01 * np.random.default_rng(3).standard_normal(     # scores ~ +-3
+        wide.get_weights()[0].shape).astype(np.float32)])
+    proto = compact(packed_text_classifier(model, config, tok, ["a", "b", "c"]))
+    quantised, report = quantize_weights(proto)
+    kinds = {w["kind"]: w for w in report["weights"]}
+    assert set(kinds) == {"conv", "dense", "embedding", "wide"}
+    assert kinds["wide"]["stored_bytes"] < kinds["wide"]["float32_bytes"] / 3.9
+    float_p = run(open_session(proto.SerializeToString()), texts)
+    got = run(open_session(compact(quantised).SerializeToString()), texts)
+    assert np.abs(got - float_p).max() < 0.05
+    assert (got.argmax(1) == float_p.argmax(1)).mean() > 0.9

@@ -273,7 +273,9 @@ def test_quantize_rejects_a_mask_of_the_wrong_size():
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    return train_tiny_run(tmp_path_factory.mktemp("quantize") / "run")
+    # 80 labels of the fixture's 200 rows: 72 train, so 128 labelled rows are held out,
+    # enough for the accuracy check (MIN_LABELLED)
+    return train_tiny_run(tmp_path_factory.mktemp("quantize") / "run", labels=80)
 
 
 def test_quantized_export_is_smaller_validated_and_says_how(run_dir, tmp_path):
@@ -282,7 +284,11 @@ def test_quantized_export_is_smaller_validated_and_says_how(run_dir, tmp_path):
     report = export(run_dir, tmp_path / "int8.onnx", quantize=True, say=said.append, **LOOSE)
     assert report["bytes"] < plain["bytes"]
     check = report["validation"]
-    assert check["documents"] == 65 and 0 <= check["label_agreement"] <= 1
+    # the 128 held-out rows, then the 72 training rows and passages of them all for the
+    # agreement check
+    assert check["labelled_documents"] == 128 and check["documents"] > 128 + 72
+    assert [p["documents"] for p in check["texts"][:2]] == [128, 72]
+    assert 0 <= check["label_agreement"] <= 1
     assert {"keras_accuracy", "onnx_accuracy", "accuracy_drop"} <= set(check)
     assert "labels agree" in said[-1] and "accuracy keras -> onnx" in said[-1]
     # the tokenizer outweighs a 400-row table, so the size targets are out of reach
@@ -367,12 +373,13 @@ def test_quantize_option_errors(run_dir, tmp_path):
         export(run_dir, tmp_path / "m.onnx", quantize=True, int8_rows=10, int5_rows=-1)
     with pytest.raises(TlcError, match="needs --int8-rows"):
         export(run_dir, tmp_path / "m.onnx", quantize=True, int5_rows=10)
+    assert not (tmp_path / "m.onnx").exists()
+    # unlabelled --validation-data: agreement alone, and the record says so
     unlabelled = tmp_path / "texts.txt"
     unlabelled.write_text("a fine product\nbroke in a day\n", encoding="utf-8")
-    with pytest.raises(TlcError, match="has no labels"):
-        export(run_dir, tmp_path / "m.onnx", quantize=True, validation_data=str(unlabelled),
-               say=lambda m: None, min_agreement=0.0)
-    assert not (tmp_path / "m.onnx").exists()
+    report = export(run_dir, tmp_path / "m.onnx", quantize=True,
+                    validation_data=str(unlabelled), say=lambda m: None, min_agreement=0.0)
+    assert report["validation"]["accuracy_check"].startswith("skipped: only 0 labelled")
 
 
 def test_cli_quantize_and_inspect(run_dir, tmp_path):
@@ -475,3 +482,75 @@ def test_topk_moves_before_a_transpose_that_keeps_its_axis(perm, swapped):
     assert ops == (["TopK", "Transpose", "Transpose"] if swapped else ["Transpose", "TopK"])
     for a, b in zip(run(rewritten), want, strict=True):
         assert np.array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def small_file_run(tmp_path_factory) -> Path:
+    """A run trained on a file that holds only its 100 labelled rows (90 train, 10 held
+    out), 4 epochs so that it decides most documents."""
+    import csv
+    import gzip
+
+    from tiny_model import AMAZON, TINY
+
+    from tlc.train.config import RunConfig
+    from tlc.train.pipeline import train
+
+    root = tmp_path_factory.mktemp("small-file")
+    with gzip.open(AMAZON / "train.csv.gz", "rt", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))[:100]
+    data = root / "only-100.csv"
+    with data.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["text", "label"])
+        out.writerows((r["text"], r["label"]) for r in rows)
+    config = RunConfig().override([*TINY, f"data.train={json.dumps(str(data))}",
+                                   "training.epochs=4", "training.min_rows_per_epoch=2000"])
+    train(config, root / "run", quiet=True)
+    return root / "run"
+
+
+def test_a_run_on_only_its_100_labels_exports_quantised_by_default(small_file_run, tmp_path):
+    out = tmp_path / "q.onnx"
+    r = runner.invoke(app, ["export", str(small_file_run), "--out", str(out), "--quantize"])
+    assert r.exit_code == 0, r.output
+    assert "x smaller than float32" in r.output
+    assert "skipped: only 10 labelled documents held out" in r.output
+    v = json.loads(open_session(out.read_bytes()).get_modelmeta()
+                   .custom_metadata_map["tlc.validation"])
+    assert v["labelled_documents"] == 10 and "accuracy_drop" not in v
+    assert [p["data"].split(" (")[-1] for p in v["texts"][:2]] == ["held-out rows)",
+                                                                  "training rows)"]
+    assert v["documents"] > 100 and v["decided_documents"] > 0
+    assert v["label_agreement"] >= 0.995
+
+
+def test_the_guard_still_refuses_a_broken_quantisation(small_file_run, tmp_path, monkeypatch):
+    from onnx import numpy_helper
+
+    from tlc.export import exporter
+
+    real = exporter._quantized
+
+    def broken(model, bits, hessian):        # scramble every stored weight matrix
+        quantized, info = real(model, bits, hessian)
+        rng = np.random.default_rng(0)
+        for init in quantized.graph.initializer:
+            values = numpy_helper.to_array(init)
+            if values.dtype == np.float32 and values.ndim >= 2 and values.size >= 16:
+                init.CopyFrom(numpy_helper.from_array(
+                    rng.permutation(values.ravel()).reshape(values.shape), init.name))
+        return quantized, info
+
+    monkeypatch.setattr(exporter, "_quantized", broken)
+    with pytest.raises(TlcError, match="agree with the Keras model's on only"):
+        export(small_file_run, tmp_path / "q.onnx", quantize=True, say=lambda m: None)
+    assert not (tmp_path / "q.onnx").exists()
+
+
+def test_accuracy_tolerance_fits_the_number_of_rows():
+    from tlc.export.exporter import accuracy_tolerance
+
+    assert accuracy_tolerance(25, 5000, 0.3) == 0.3          # large sets: the limit as before
+    assert accuracy_tolerance(1, 100, 0.3) == pytest.approx(1.645)   # one row is noise
+    assert accuracy_tolerance(0, 100, 0.3) == 0.3 and accuracy_tolerance(4, 100, -1) == -1

@@ -7,8 +7,8 @@ import pytest
 
 from tlc.errors import TlcError
 from tlc.train import import_keras
-from tlc.train.layers import KMaxPooling, MaskedMean, PaddingMask
-from tlc.train.model import ModelConfig, build_model, check_grid
+from tlc.train.layers import HashedNgrams, KMaxPooling, MaskedMean, PaddingMask
+from tlc.train.model import WIDE_HASH, ModelConfig, build_model, check_grid
 from tlc.train.transfer import pseudo_labels, transfer_weights
 
 keras = import_keras()  # the tlc way: onnxruntime-extensions before TensorFlow
@@ -263,6 +263,125 @@ def test_pseudo_labels_errors():
         pseudo_labels(PROBA, fraction=0.4)      # int(0.4 * 2) == 0 per class
 
 
+def shifted_sample(n: int, positive: float, calibrated: float, seed: int):
+    """Posteriors of a calibrated model on a sample whose prior is ``positive``: 1-D
+    Gaussian classes at -1 and +1 (unit variance), scored by the exact posterior under
+    the prior ``calibrated`` the model was trained at."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < positive).astype(int)
+    x = rng.normal(size=n) + np.where(y == 1, 1.0, -1.0)
+    odds = np.exp(2 * x) * calibrated / (1 - calibrated)     # likelihood ratio x prior odds
+    p1 = odds / (1 + odds)
+    return np.stack([1 - p1, p1], axis=1), y
+
+
+@pytest.mark.parametrize("calibrated", [0.5, 0.3])
+def test_em_prior_recovers_a_known_shift(calibrated):
+    from tlc.train.transfer import adjust_to_prior, em_prior
+
+    proba, y = shifted_sample(40_000, 0.88, calibrated, seed=1)
+    estimate = em_prior(proba, np.array([1 - calibrated, calibrated]))
+    assert estimate.converged and estimate.iterations > 2
+    assert estimate.prior[1] == pytest.approx(y.mean(), abs=0.01)
+    # the adjusted posteriors are those of the same model calibrated to the target
+    truth, _ = shifted_sample(40_000, 0.88, 0.88, seed=1)
+    np.testing.assert_allclose(adjust_to_prior(proba, [1 - calibrated, calibrated],
+                                               [0.12, 0.88]), truth, atol=1e-9)
+    assert np.abs(estimate.adjusted - truth).max() < 0.02
+    # the source as is and as adjusted: the adjustment is what wins on a shifted target
+    assert ((estimate.adjusted.argmax(1) == y).mean() > (proba.argmax(1) == y).mean() + 0.01)
+    # no shift: EM stays where it started
+    same, _ = shifted_sample(40_000, calibrated, calibrated, seed=2)
+    assert em_prior(same, np.array([1 - calibrated, calibrated])).prior[1] == pytest.approx(
+        calibrated, abs=0.01)
+
+
+def test_em_prior_with_labelled_counts_and_edge_cases():
+    from tlc.train.transfer import em_prior
+
+    proba, _ = shifted_sample(1000, 0.88, 0.5, seed=3)
+    alone = em_prior(proba, np.array([0.5, 0.5])).prior
+    # labelled rows whose class is known pull the estimate towards their shares, by their
+    # number: with no unlabelled rows, the estimate is their shares exactly
+    leaning = em_prior(proba, np.array([0.5, 0.5]), counts=np.array([500, 500])).prior
+    assert 0.5 < leaning[1] < alone[1]
+    only = em_prior(proba[:0], np.array([0.5, 0.5]), counts=np.array([30, 70]))
+    np.testing.assert_allclose(only.prior, [0.3, 0.7])
+    with pytest.raises(TlcError, match="no text to estimate"):
+        em_prior(proba[:0], np.array([0.5, 0.5]))
+    certain = np.array([[1.0, 0.0]] * 10)        # a class no row supports stays possible
+    assert em_prior(certain, np.array([0.5, 0.5])).prior.min() > 0
+
+
+def test_pseudo_labels_in_proportion_to_a_prior():
+    proba = np.array([[0.9, 0.1]] * 4 + [[0.1, 0.9]] * 6 + [[0.2, 0.8]] * 10)
+    # 4 predicted 0, 16 predicted 1: the largest 25/75 set all classes can fill is 4 + 12
+    rows, labels = pseudo_labels(proba, 1.0, np.array([0.25, 0.75]))
+    assert (labels == 0).sum() == 4 and (labels == 1).sum() == 12
+    assert set(rows[labels == 1]) >= set(range(4, 10))        # the surest first
+    rows, labels = pseudo_labels(proba, 0.5, np.array([0.25, 0.75]))
+    assert (labels == 0).sum() == 2 and (labels == 1).sum() == 6
+    with pytest.raises(TlcError, match="rarest class's estimated share"):
+        pseudo_labels(proba, 0.5, np.array([0.01, 0.99]))
+
+
+def test_training_prior_follows_the_class_balancing():
+    from tlc.train.transfer import training_prior
+
+    y = np.array([0] * 10 + [1] * 30)
+    for balance in ("weight", "undersample"):
+        np.testing.assert_allclose(training_prior(y, None, balance, 2), [0.5, 0.5])
+    np.testing.assert_allclose(training_prior(y, None, "none", 2), [0.25, 0.75])
+    w = np.r_[np.ones(10), np.full(30, 0.5)]          # pseudo-labels at half weight
+    np.testing.assert_allclose(training_prior(y, w, "weight", 2), [2 / 3, 1 / 3])
+    np.testing.assert_allclose(training_prior(y, w, "none", 2), [0.4, 0.6])
+
+
+def test_prior_offset_calibrates_the_mean_posterior():
+    from tlc.train.transfer import adjust_to_prior, prior_offset
+
+    proba, _ = shifted_sample(5000, 0.88, 0.5, seed=4)
+    offset, steps = prior_offset(proba, np.array([0.2, 0.8]))
+    z = np.log(proba) + offset
+    q = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    np.testing.assert_allclose(q.mean(0), [0.2, 0.8], atol=1e-5)
+    assert steps > 1 and offset.sum() == pytest.approx(0.0, abs=1e-9)
+    # an offset is a prior adjustment: the same as adjust_to_prior with exp(offset)'s ratio
+    ratio = np.exp(offset)
+    np.testing.assert_allclose(q, adjust_to_prior(proba, [1, 1], ratio / ratio.sum()),
+                               atol=1e-9)
+    saturated = np.clip(np.round(proba), 1e-6, 1 - 1e-6)   # an overconfident model
+    offset, _ = prior_offset(saturated, np.array([0.2, 0.8]))
+    z = np.log(saturated) + offset
+    assert (np.exp(z[:, 1]) / np.exp(z).sum(1)).mean() == pytest.approx(0.8, abs=1e-3)
+
+
+def test_calibrated_prior_of_old_and_new_runs():
+    from types import SimpleNamespace
+
+    from tlc.train.config import RunConfig
+    from tlc.train.transfer import calibrated_prior
+
+    def run(balance, info):
+        config = RunConfig().override([f"training.balance={balance}"])
+        return SimpleNamespace(labels=["0", "1"], info=info, config=config)
+
+    recorded = {"calibration": {"prior": [0.2, 0.8], "by": "self_training.prior=em"}}
+    prior, by = calibrated_prior(run("weight", recorded))
+    np.testing.assert_allclose(prior, [0.2, 0.8])
+    assert by == "self_training.prior=em"
+    prior, by = calibrated_prior(run("undersample", {}))          # made before the record
+    np.testing.assert_allclose(prior, [0.5, 0.5])
+    assert by == "training.balance=undersample"
+    validation = {"validation": {"per_class": [{"support": 14}, {"support": 86}]}}
+    prior, by = calibrated_prior(run("none", validation))
+    np.testing.assert_allclose(prior, [0.14, 0.86])
+    assert "validation rows" in by
+    prior, by = calibrated_prior(run("none", {"validation": None}))
+    np.testing.assert_allclose(prior, [0.5, 0.5])
+    assert "assumed uniform" in by
+
+
 # -- which rows an epoch trains on --------------------------------------------------------
 
 
@@ -305,3 +424,47 @@ def test_a_transfer_keeps_the_source_network_but_may_change_dropout():
     with pytest.raises(TlcError, match="model.word_filters=32 differs from the source") as info:
         inherit_model(ModelConfig(word_filters=32), source)
     assert "model.dropout and model.embedding_dropout" in info.value.hint
+
+
+# ------------------------------------------------------------------------------ wide part
+
+
+def wide_reference(ids: np.ndarray, table: np.ndarray, vocab: int, buckets: int) -> np.ndarray:
+    """HashedNgrams in plain Python: each piece's row and each in-sentence neighbour pair's
+    hashed row, averaged per document."""
+    out = np.zeros((len(ids), table.shape[1]))
+    for n, doc in enumerate(ids):
+        rows = []
+        for sentence in doc:
+            real = [int(i) for i in sentence if i]
+            rows += [table[i] for i in real]
+            rows += [table[vocab + (a * WIDE_HASH + b) % buckets]
+                     for a, b in zip(sentence[:-1], sentence[1:], strict=True) if a and b]
+        out[n] = np.mean(rows, axis=0) if rows else 0.0
+    return out
+
+
+def test_wide_part_is_the_mean_of_piece_and_pair_rows():
+    layer = HashedNgrams(VOCAB, 13, 3)
+    ids = grids()
+    layer.build(ids.shape)
+    table = np.random.default_rng(0).standard_normal((VOCAB + 13, 3)).astype(np.float32)
+    layer.set_weights([table])
+    np.testing.assert_allclose(np_(layer(ids)), wide_reference(ids, table, VOCAB, 13),
+                               rtol=1e-5, atol=1e-6)
+    assert layer.get_config()["buckets"] == 13
+
+
+def test_an_untrained_wide_part_changes_nothing_and_a_trained_one_does(tmp_path):
+    plain = build_model(TINY, vocab_size=VOCAB, n_classes=2, seed=4, **GRID)
+    wide = build_model(ModelConfig(**{**TINY.to_dict(), "wide_buckets": 50}),
+                       vocab_size=VOCAB, n_classes=2, seed=4, **GRID)
+    ids = grids()
+    np.testing.assert_allclose(np_(wide(ids)), np_(plain(ids)), rtol=1e-6)
+    layer = wide.get_layer("wide")
+    layer.set_weights([np.random.default_rng(1).standard_normal(
+        layer.get_weights()[0].shape).astype(np.float32)])
+    assert not np.allclose(np_(wide(ids)), np_(plain(ids)))
+    wide.save(tmp_path / "w.keras")
+    loaded = keras.saving.load_model(tmp_path / "w.keras", safe_mode=True)
+    np.testing.assert_array_equal(np_(loaded(ids)), np_(wide(ids)))

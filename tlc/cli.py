@@ -669,9 +669,15 @@ def _validation_line(v: dict) -> str:
     try:
         line = (f"{v['documents']:,} documents of {v.get('data')}, max |onnx - keras| "
                 f"{v['max_abs_diff']:.2e}, labels agree {100 * v['label_agreement']:.2f}%")
+        if "decided_documents" in v:
+            line += f" (of the {v['decided_documents']:,} not near a tie)"
         if "accuracy_drop" in v:
             line += (f"\n                 accuracy keras {v['keras_accuracy']:.2f}% -> onnx "
                      f"{v['onnx_accuracy']:.2f}%")
+        elif "accuracy_check" in v:
+            line += f"\n                 accuracy check {v['accuracy_check']}"
+        for part in v.get("texts") or ():
+            line += f"\n                 {part['documents']:,} from {part['data']}"
         if isinstance(v.get("explain"), dict):
             e = v["explain"]
             line += (f"\n                 sentence scores vs Keras occlusion: max "

@@ -59,7 +59,12 @@ def _has_subgraphs(graph) -> bool:
 
 
 def _short_names(graph) -> None:
+    from .quantize import WIDE_TABLE
+
     keep = {v.name for v in graph.input} | {v.name for v in graph.output} | {""}
+    # The wide part's table keeps its name: it is how the quantiser tells it from the
+    # embedding (both are Gather tables).
+    keep |= {t.name for t in graph.initializer if t.name.rsplit("/", 1)[-1] == WIDE_TABLE}
     names: dict[str, str] = {}
 
     def short(name: str) -> str:

@@ -56,7 +56,7 @@ def same_padding(kernel: int) -> tuple[int, int]:
 
 def keras_weights(model) -> dict[str, list[np.ndarray]]:
     """The weights of the layers the graph needs, by layer name."""
-    names = ("embedding", "word_conv", "sentence_conv", "hidden", "output")
+    names = ("embedding", "word_conv", "sentence_conv", "hidden", "output", "wide")
     out = {}
     for name in names:
         try:
@@ -64,6 +64,8 @@ def keras_weights(model) -> dict[str, list[np.ndarray]]:
         except ValueError:
             continue
         out[name] = [np.asarray(w, np.float32) for w in layer.get_weights()]
+        if name == "wide":      # the layer's own scale, whatever a config file says
+            out[name].append(np.array(layer.scale, np.float32))
     return out
 
 
@@ -194,6 +196,8 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
     g.nodes.append(by_length)
     len_sorted, order = g.name("s/len_sorted"), g.name("s/order")
     parts: tuple[list[str], list[str]] = ([], [])        # TopK values, positions per group
+    wide = WideScores(g, *weights["wide"], config.wide_buckets) if "wide" in weights else None
+    wide_parts: list[str] = []                            # its sums per sentence, per group
     for b in range(groups):
         tag = f"w{b}"
         lo = node("Div", [node("Mul", [m, const(f"{tag}/b", np.array([b], np.int64))],
@@ -219,6 +223,9 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
                                   dilations=[1, 1], group=1)], f"{tag}/relu")
         y = node("Squeeze", [conv, zero], f"{tag}/y")                          # (f1, .., W)
         n_b = node("Sub", [hi, lo], f"{tag}/n")
+        if wide is not None:
+            wide_parts.append(node("Slice", [wide.sentence_sums(cells, tag), zero, n_b, zero],
+                                   f"{tag}/wide_real"))
         for part, top in zip(parts, top_k(y, k1, f"{tag}/top"), strict=True):  # (f1, .., k1)
             if top:                                # (k = 1 keeps no positions)
                 part.append(node("Slice", [top, zero, n_b, one], top + "_real"))  # real rows
@@ -248,8 +255,8 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
     d_start = node("Sub", [node("CumSum", [n_sent, axis0], "d/n_cum"), n_sent], "d/start")
     rows2 = segment_rows(d_start, n_sent, max_sentences, sr + k2,
                          node("Squeeze", [m, zero], "d/pad"), "d/rows")        # (N, S_b)
-    x2 = node("Gather", [sv, node("Gather", [where_sorted, rows2], "d/rows_sorted")],
-              "d/x_rows")                                                       # (N, S_b, c2)
+    rows_sorted = node("Gather", [where_sorted, rows2], "d/rows_sorted")       # (N, S_b)
+    x2 = node("Gather", [sv, rows_sorted], "d/x_rows")                          # (N, S_b, c2)
     x2 = node("Unsqueeze", [node("Transpose", [x2], "d/x_t", perm=[2, 0, 1]), zero], "d/x")
     d_kernel = const("d/kernel", np.ascontiguousarray(kernel2.transpose(2, 1, 0)[:, :, None, :]))
     conv2 = node("Conv", [x2, d_kernel], "d/conv", kernel_shape=[1, ks],
@@ -293,6 +300,9 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
                     tag + "o/logits")
 
     logits = head(doc)
+    if wide is not None:
+        logits = node("Add", [logits, wide.document_scores(
+            wide_parts, len_sorted, rows_sorted)], "o/scores")
     g.nodes.append(helper.make_node("Softmax", [logits], [probabilities],
                                     name=g.name("o/softmax"), axis=-1))
     if explain is not None:
@@ -303,7 +313,8 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
             g, sv=sv, where_sorted=where_sorted, m=m, s_doc=s_doc, n_sent=n_sent,
             d_start=d_start, rows2=rows2, kernel=d_kernel, bias=d_bias, ks=ks, f2=len(bias2),
             k2=k2, document_mean=config.document_mean, top_k=top_k,
-            in_position_order=in_position_order, head=head, probabilities=probabilities)
+            in_position_order=in_position_order, head=head, probabilities=probabilities,
+            wide=None if wide is None else wide.without_sentences(where_sorted, s_doc))
         sentence_span_nodes(g, explain, at=at, s_first=s_first, kept=kept, s_doc=s_doc,
                             rows2=rows2, scores=occlusion, slot=slot, n_docs=n_docs,
                             offsets=offsets)
@@ -312,8 +323,8 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
 
 def occlusion_nodes(g, *, sv: str, where_sorted: str, m: str, s_doc: str, n_sent: str,
                     d_start: str, rows2: str, kernel: str, bias: str, ks: int, f2: int, k2: int,
-                    document_mean: bool, top_k, in_position_order, head, probabilities: str
-                    ) -> tuple[str, str]:
+                    document_mean: bool, top_k, in_position_order, head, probabilities: str,
+                    wide: str | None = None) -> tuple[str, str]:
     """Each kept sentence's effect on the probabilities: ``p(c | text) - p(c | text without
     the sentence)``, float[M, C] for the batch's M kept sentences (in stream order), and
     each sentence's slot ``doc * S_b + sentence`` (int64[M]) in the (N, S_b) grid.
@@ -420,8 +431,107 @@ def occlusion_nodes(g, *, sv: str, where_sorted: str, m: str, s_doc: str, n_sent
         count = node("Max", [node("ReduceSum", [real, one], "x/count0", keepdims=0),
                              const("x/one_f", np.array(1, np.float32))], "x/count")
         doc = node("Concat", [doc, node("Div", [total, count], "x/mean")], "x/vector", axis=1)
-    without = node("Softmax", [head(doc, "x/")], "x/probabilities", axis=-1)    # (V, C)
+    logits = head(doc, "x/")
+    if wide is not None:        # the wide part's scores without the sentence, (V, C)
+        logits = node("Add", [logits, wide], "x/scores_wide")
+    without = node("Softmax", [logits], "x/probabilities", axis=-1)           # (V, C)
     scores = node("Sub", [node("Gather", [probabilities, s_doc], "x/with"), without],
                   "x/scores")
     slot = node("Add", [node("Mul", [s_doc, width2], "x/slot_row"), j], "x/slot")
     return scores, slot
+
+class WideScores:
+    """:class:`~tlc.train.layers.HashedNgrams` over the sentence runs of the word level.
+
+    Each run's grid of ids (padding id 0 past a sentence's end) gives every sentence's sum of
+    piece rows and of neighbour-pair rows (a pair: two real ids side by side in one row, as
+    in the Keras grid); the sentences' sums reach their documents through the same rows the
+    sentence vectors take (padding slots read a zero row), and a document's count of pieces
+    and pairs is the sum of its sentences' ``2 * length - 1``. Dense Gathers and ReduceSums
+    only: an add-scatter of every token's row into its document (ScatterND) made scoring
+    14% slower than the network without the wide part."""
+
+    def __init__(self, g: Nodes, table: np.ndarray, scale: np.ndarray, buckets: int) -> None:
+        from ..train.model import WIDE_HASH
+        from .quantize import WIDE_TABLE
+
+        self.g, self.scale = g, float(scale)
+        table = table.copy()
+        table[0] = 0.0                  # the padding id: the Keras layer masks it out
+        self.rows = g.const(WIDE_TABLE, table)
+        self.hash = g.const("wide/hash", np.array(WIDE_HASH, np.int64))
+        self.buckets = g.const("wide/buckets", np.array(buckets, np.int64))
+        self.vocab = g.const("wide/vocab", np.array(len(table) - buckets, np.int64))
+        self.zero = g.const("wide/zero", np.array([0], np.int64))
+        self.one = g.const("wide/one", np.array([1], np.int64))
+        self.minus1 = g.const("wide/minus1", np.array([-1], np.int64))
+        self.big = g.const("wide/big", np.array([np.iinfo(np.int64).max], np.int64))
+        self.width = table.shape[1]
+
+    def sentence_sums(self, cells: str, tag: str) -> str:
+        """(rows, C): each row of the int32 id grid ``cells`` summed over its pieces and
+        pairs (padding ids add the zero row 0; pairs with a padding id are masked)."""
+        node, t = self.g.node, f"{tag}/wide"
+        ids = node("Cast", [cells], f"{t}/ids", to=INT64)
+        singles = node("ReduceSum", [node("Gather", [self.rows, ids], f"{t}/single"),
+                                     self.one], f"{t}/single_sum", keepdims=0)
+        first = node("Slice", [ids, self.zero, self.minus1, self.one], f"{t}/first")
+        second = node("Slice", [ids, self.one, self.big, self.one], f"{t}/second")
+        real = node("Cast", [node("And", [
+            node("Greater", [first, self.zero], f"{t}/first_real"),
+            node("Greater", [second, self.zero], f"{t}/second_real")], f"{t}/pair_b")],
+            f"{t}/pair", to=FLOAT)
+        bucket = node("Add", [node("Mod", [node("Add", [node("Mul", [first, self.hash],
+                                                              f"{t}/a"), second], f"{t}/ab"),
+                                           self.buckets], f"{t}/mod", fmod=0), self.vocab],
+                      f"{t}/bucket")
+        pairs = node("Mul", [node("Gather", [self.rows, bucket], f"{t}/pair_rows"),
+                             node("Unsqueeze", [real, self.minus1], f"{t}/pair_c")],
+                     f"{t}/paired")
+        return node("Add", [singles, node("ReduceSum", [pairs, self.one], f"{t}/pair_sum",
+                                          keepdims=0)], f"{t}/sum")
+
+    def document_scores(self, parts: list[str], len_sorted: str, rows_sorted: str) -> str:
+        """(N, C): the documents' mean rows times the scale. ``parts``: each group's
+        sentence sums, concatenated in the sorted order that ``rows_sorted`` (N, S_b) indexes
+        (its padding index is one past the last sentence)."""
+        const, node = self.g.const, self.g.node
+        sums = node("Concat", [*parts, const("wide/zero_row", np.zeros((1, self.width),
+                                                                    np.float32))],
+                    "wide/sums", axis=0)                                          # (M + 1, C)
+        two = const("wide/two", np.array(2, np.int64))
+        counts = node("Concat", [node("Cast", [node("Sub", [node("Mul", [len_sorted, two],
+                                                                 "wide/len2"), const(
+                                                            "wide/one_s", np.array(1, np.int64))],
+                                                  "wide/n_rows")], "wide/n_rows_f", to=FLOAT),
+                                 const("wide/zero_f", np.zeros(1, np.float32))],
+                      "wide/counts", axis=0)                                      # (M + 1,)
+        total = node("ReduceSum", [node("Gather", [sums, rows_sorted], "wide/doc_rows"),
+                                   self.one], "wide/total", keepdims=0)           # (N, C)
+        count = node("ReduceSum", [node("Gather", [counts, rows_sorted], "wide/doc_counts"),
+                                   self.one], "wide/count0", keepdims=0)          # (N,)
+        self.sums, self.counts, self.total, self.count0 = sums, counts, total, count
+        count = node("Max", [count, const("wide/one_f", np.array(1, np.float32))], "wide/count")
+        # total * (scale / count), in the Keras layer's order of operations
+        factor = node("Div", [const("wide/scale", np.array(self.scale, np.float32)), count],
+                      "wide/factor")
+        return node("Mul", [total, node("Unsqueeze", [factor, self.one], "wide/factor_c")],
+                    "wide/mean")
+
+    def without_sentences(self, where_sorted: str, s_doc: str) -> str:
+        """(V, C) for explain's occlusion variants (after :meth:`document_scores`): the
+        wide scores of each kept sentence's document (``s_doc``, stream order) with that
+        sentence's pieces and pairs taken out of the mean (no pair crosses sentences, so
+        that is the document without the sentence)."""
+        const, node = self.g.const, self.g.node
+        rows = node("Slice", [where_sorted, self.zero, self.minus1], "wide/v_rows")  # [V]
+        total = node("Sub", [node("Gather", [self.total, s_doc], "wide/v_total"),
+                             node("Gather", [self.sums, rows], "wide/v_sums")], "wide/v_rest")
+        count = node("Max", [node("Sub", [node("Gather", [self.count0, s_doc], "wide/v_n"),
+                                          node("Gather", [self.counts, rows], "wide/v_c")],
+                                  "wide/v_left"),
+                             const("wide/v_one", np.array(1, np.float32))], "wide/v_count")
+        factor = node("Div", [const("wide/v_scale", np.array(self.scale, np.float32)), count],
+                      "wide/v_factor")
+        return node("Mul", [total, node("Unsqueeze", [factor, self.one], "wide/v_factor_c")],
+                    "wide/v_mean")

@@ -41,6 +41,7 @@ LOW_BITS = (4, 5)            # bit widths of the embedding's rarer rows (--int8-
 ROW_BITS = (3, 4, 5, 6, 7, 8)   # widths a rate-distortion allocation chooses from
 CLIPS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7)   # clipping ranges tried for a low-bit row
 MIN_WEIGHT_SIZE = 1024       # smaller tensors (biases...) are not worth a node
+WIDE_TABLE = "wide"           # the name (after its prefix) of the wide part's table
 MAX_SEGMENTS = 8             # more runs of equal row widths than this: grouped storage
 
 
@@ -335,7 +336,14 @@ def quantize_weights(model, embedding_bits: np.ndarray | None = None,
         if w.dtype != np.float32 or w.size < MIN_WEIGHT_SIZE or not roles:
             continue
         tag = f"w{len(weights)}"
-        if roles == {"Gather:0"} and w.ndim == 2 and len(w) >= 256:   # an embedding table
+        if roles == {"Gather:0"} and name.rsplit("/", 1)[-1] == WIDE_TABLE:
+            # The wide part's class scores: a few columns, so one scale per column (a scale
+            # per row would take as many bytes as the row's codes).
+            codes, scale, back = int8_rows(np.ascontiguousarray(w.T))
+            build.dequantize_rows(tag, np.ascontiguousarray(codes.T), scale[None, :], out=name)
+            rebuilt, stored = back.T, codes.nbytes + scale.nbytes
+            kind = {"kind": "wide", "bits": 8, "per": "class column"}
+        elif roles == {"Gather:0"} and w.ndim == 2 and len(w) >= 256:   # an embedding table
             bits = (np.full(len(w), 8, np.int8) if embedding_bits is None
                     else np.asarray(embedding_bits, np.int8))
             if bits.shape != (len(w),) or not set(np.unique(bits)) <= set(ROW_BITS):

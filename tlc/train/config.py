@@ -115,20 +115,39 @@ class TransferConfig:
                          1e-12, 10.0)
 
 
+PRIOR_MODES = ("em", "labels", "balanced")
+
+
 @dataclass(frozen=True)
 class SelfTrainingConfig:
     # Unlabelled target text (e.g. 'imdb:unsup') that the source model labels; the most
-    # confident `fraction` of each predicted class (equal counts per class) joins training.
+    # confident predictions join training, each class's count in proportion to `prior`.
     unlabelled: list[str] = field(default_factory=list)
     fraction: float = 0.5
     # Loss weight of a pseudo-labelled row relative to a real label.
     weight: float = 1.0
+    # The target's class prior, which sets how many pseudo-labels each class gets and which
+    # the finished model's outputs are calibrated to (see docs/self-training.md):
+    # 'em' estimates it from the source's predictions on the unlabelled text (Saerens et al.
+    # 2002; labelled rows, if any, join the estimate), 'labels' takes the labelled training
+    # rows' class shares, 'balanced' assumes equal classes (equal counts, no calibration:
+    # what self-training did before this setting existed).
+    prior: str = "em"
+    # With labelled validation rows: keep the source's weights as they are when the
+    # self-trained model scores lower on them than the source does.
+    keep_source_if_worse: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "unlabelled",
                            as_list(self.unlabelled, "self_training", "unlabelled"))
         check_number("self_training", "fraction", self.fraction, 1e-9, 1.0, high_open=False)
         check_number("self_training", "weight", self.weight, 1e-9, 1e9)
+        if self.prior not in PRIOR_MODES:
+            raise TlcError(f"self_training.prior must be one of {', '.join(PRIOR_MODES)}, "
+                           f"got {self.prior!r}")
+        if not isinstance(self.keep_source_if_worse, bool):
+            raise TlcError("self_training.keep_source_if_worse must be true or false, got "
+                           f"{self.keep_source_if_worse!r}")
 
 
 SECTIONS: dict[str, type] = {

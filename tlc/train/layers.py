@@ -8,6 +8,7 @@ loads with ``safe_mode=True`` (no ``Lambda``).
 from __future__ import annotations
 
 from . import import_keras
+from .model import WIDE_HASH
 
 keras = import_keras()
 ops = keras.ops
@@ -97,3 +98,63 @@ class MaskedMean(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         _, x_shape = input_shape
         return (x_shape[0], x_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class HashedNgrams(keras.layers.Layer):
+    """The wide part: class scores from the pieces and neighbouring piece pairs of a document.
+
+    Every piece id and every pair of neighbouring pieces in one sentence (hashed into
+    ``buckets`` rows after the ``vocab_size`` piece rows) has a learned row of ``units`` class
+    scores; the document gets the mean of its rows: ``ids (N, S, T) -> (N, units)``. This is
+    fastText's bag of bigrams (and NBSVM's view of a text) beside the convolutions: exact
+    word pairs that a 3-wide filter sees only through 64 dimensions of embedding. The table
+    starts at zero, so an untrained wide part changes nothing.
+
+    The mean is multiplied by ``scale``: a mean over hundreds of pieces moves by 1/count of
+    a row's change, and Adam moves each weight by about the learning rate a step whatever its
+    gradient, so unscaled rows stay near zero. Alone on IMDB (22,500 reviews, Adam 1e-3,
+    4 epochs) validation accuracy was 78.6% at scale 1, 89.0% at 30, 91.2% at 100 and
+    91.6% at 300 and 91.0% at 1,000 (earlier peak): 300 is the default.
+
+    While training, ``dropout`` of the pieces and pairs are left out of each document's
+    mean (the mean of the rest): a table of 150k rows otherwise learns the training set by
+    heart within a few epochs.
+    """
+
+    def __init__(self, vocab_size: int, buckets: int, units: int, scale: float = 1.0,
+                 dropout: float = 0.0, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.buckets, self.units = int(vocab_size), int(buckets), int(units)
+        self.scale, self.dropout, self.seed = float(scale), float(dropout), int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    def build(self, input_shape):
+        self.table = self.add_weight(name="table", shape=(self.vocab_size + self.buckets,
+                                                          self.units), initializer="zeros")
+
+    def call(self, ids, training=None):
+        ids = ops.cast(ids, "int64")
+        first, second = ids[:, :, :-1], ids[:, :, 1:]
+        single = ops.cast(ops.not_equal(ids, 0), self.table.dtype)
+        pair = ops.cast(ops.logical_and(ops.not_equal(first, 0), ops.not_equal(second, 0)),
+                        self.table.dtype)
+        if training and self.dropout:
+            keep = 1.0 - self.dropout
+            single = single * ops.cast(keras.random.uniform(
+                ops.shape(single), seed=self.seed_generator) < keep, single.dtype)
+            pair = pair * ops.cast(keras.random.uniform(
+                ops.shape(pair), seed=self.seed_generator) < keep, pair.dtype)
+        bucket = self.vocab_size + ops.mod(first * WIDE_HASH + second, self.buckets)
+        total = (ops.sum(ops.take(self.table, ids, axis=0) * single[..., None], axis=(1, 2))
+                 + ops.sum(ops.take(self.table, bucket, axis=0) * pair[..., None], axis=(1, 2)))
+        count = ops.sum(single, axis=(1, 2)) + ops.sum(pair, axis=(1, 2))
+        return total * (self.scale / ops.maximum(count, 1.0))[:, None]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size,
+                "buckets": self.buckets, "units": self.units, "scale": self.scale,
+                "dropout": self.dropout, "seed": self.seed}

@@ -5,7 +5,9 @@ ids (N, S, T) -> embedding (N, S, T, d)
      (a Conv2D with a 1 x k kernel is exactly that, and exports to one ONNX Conv)
   -> k-max pooling over each sentence's positions -> sentence vectors (N, S, k1 * f1)
   -> convolution across sentences -> k-max pooling over sentences (+ optional masked mean)
-  -> dense hidden layer -> softmax over the label set.
+  -> dense hidden layer -> class scores
+  (+ optional wide part: the mean of learned class scores of the document's pieces and
+  hashed neighbouring piece pairs, :class:`~.layers.HashedNgrams`) -> softmax.
 
 Layer names are stable: transfer copies weights by name (see :mod:`.transfer`).
 """
@@ -21,7 +23,10 @@ from .checks import check_int, check_number
 # Layers a target model can take over from a source model, in data-flow order; the head
 # ("hidden", "output") moves too when the label sets match.
 BODY_LAYERS = ("embedding", "word_conv", "sentence_conv")
-HEAD_LAYERS = ("hidden", "output")
+HEAD_LAYERS = ("hidden", "output", "wide")   # the wide part scores classes: a head
+WIDE_HASH = 48271
+"""Multiplier of the wide part's pair hash ``(a * WIDE_HASH + b) mod buckets`` (odd and
+large, so pairs sharing a first piece spread over the table); the exported graph uses it too."""
 
 
 @dataclass(frozen=True)
@@ -39,16 +44,25 @@ class ModelConfig:
     hidden_units: int = 64
     dropout: float = 0.5
     embedding_dropout: float = 0.1
+    # Rows of the wide part's hashed piece pairs (0 = no wide part, the plain CNN).
+    wide_buckets: int = 0
+    # What the wide part's mean is multiplied by (see layers.HashedNgrams: its rows learn at
+    # Adam's pace only when scaled up).
+    wide_scale: float = 300.0
+    # Share of the wide part's pieces and pairs left out of each training document's mean.
+    wide_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("embedding_dim", "word_filters", "word_kernel", "word_k",
                      "sentence_filters", "sentence_kernel", "sentence_k"):
             check_int("model", name, getattr(self, name), 1)
         check_int("model", "hidden_units", self.hidden_units, 0)  # 0 = no hidden layer
+        check_int("model", "wide_buckets", self.wide_buckets, 0)
+        check_number("model", "wide_scale", self.wide_scale, 1e-6, 1e6)
         if not isinstance(self.document_mean, bool):
             raise TlcError(f"model.document_mean must be true or false, "
                            f"got {self.document_mean!r}")
-        for name in ("dropout", "embedding_dropout"):
+        for name in ("dropout", "embedding_dropout", "wide_dropout"):
             check_number("model", name, getattr(self, name), 0.0, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,7 +91,7 @@ def check_grid(config: ModelConfig, sentences: int, tokens: int) -> None:
 
 # Rates that only act while training: a transfer may change them, since no weight depends on
 # them. Every other model setting shapes the weights, so a transfer keeps the source's.
-REGULARISATION = ("dropout", "embedding_dropout")
+REGULARISATION = ("dropout", "embedding_dropout", "wide_dropout")
 
 
 def inherit_model(mine: ModelConfig, source: ModelConfig) -> ModelConfig:
@@ -104,7 +118,7 @@ def build_model(config: ModelConfig, *, vocab_size: int, sentences: int, tokens:
                 n_classes: int, seed: int = 0):
     """A fresh, uncompiled Keras model: int32 ids (N, S, T) in, class probabilities out."""
     from . import import_keras
-    from .layers import KMaxPooling, MaskedMean, PaddingMask
+    from .layers import HashedNgrams, KMaxPooling, MaskedMean, PaddingMask
 
     keras = import_keras()
 
@@ -142,6 +156,13 @@ def build_model(config: ModelConfig, *, vocab_size: int, sentences: int, tokens:
     if config.hidden_units:
         doc = keras.layers.Dense(config.hidden_units, activation="relu",
                                  kernel_initializer=init(seed + 5), name="hidden")(doc)
-    out = keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=init(seed + 6),
-                             name="output")(doc)
+    if not config.wide_buckets:
+        out = keras.layers.Dense(n_classes, activation="softmax",
+                                 kernel_initializer=init(seed + 6), name="output")(doc)
+        return keras.Model(ids, out, name="tlc_document_cnn")
+    scores = keras.layers.Dense(n_classes, kernel_initializer=init(seed + 6), name="output")(doc)
+    wide = HashedNgrams(vocab_size, config.wide_buckets, n_classes, config.wide_scale,
+                        config.wide_dropout, seed=seed + 7, name="wide")(ids)
+    out = keras.layers.Activation("softmax", name="probabilities")(
+        keras.layers.Add(name="class_scores")([scores, wide]))
     return keras.Model(ids, out, name="tlc_document_cnn")

@@ -269,7 +269,14 @@ def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bo
                   data_dir, quiet: bool, started: float, keras, placement) -> Run:
     from .model import build_model
     from .trainer import Trainer, TrainingData
-    from .transfer import pseudo_labels, transfer_weights
+    from .transfer import (
+        calibrated_prior,
+        plan_self_training,
+        prior_offset,
+        shift_output,
+        training_prior,
+        transfer_weights,
+    )
     from .vectors import embedding_from_vectors, load_vectors
 
     # -- data ------------------------------------------------------------------------------
@@ -321,6 +328,7 @@ def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bo
     # -- self-training: the source labels unlabelled target text --------------------------
     st = config.self_training
     n_pseudo = 0
+    plan = source_valid = grids = None
     if st.unlabelled:
         if not reuse_head:
             raise TlcError("self-training needs the source to predict the target's labels, "
@@ -335,8 +343,16 @@ def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bo
                               n_classes=len(labels), seed=config.training.seed)
         transfer_weights(teacher, source.model, reuse_head=True)
         proba = placement.predict(teacher, grids)
+        # the source as is on the labelled validation rows: what self-training must beat
+        source_valid = placement.predict(teacher, valid_x) if len(valid_y) else None
         del teacher
-        rows, pseudo = pseudo_labels(proba, st.fraction)
+        prior_of_source, known_by = calibrated_prior(source)
+        plan = plan_self_training(proba, st.prior, st.fraction, prior_of_source,
+                                  np.bincount(train_y, minlength=len(labels)),
+                                  list(labels.names))
+        plan.record["source_prior_from"] = known_by
+        _say(_describe_plan(plan.record), quiet)
+        rows, pseudo = plan.rows, plan.labels
         n_pseudo = len(rows)
         train_x = np.concatenate([train_x, grids[rows]])
         train_y = np.concatenate([train_y, pseudo])
@@ -378,6 +394,28 @@ def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bo
     progress = trainer.fit(model, TrainingData(train_x, train_y, train_w),
                            TrainingData(valid_x, valid_y) if len(valid_y) else None, progress)
 
+    # -- calibration: the class prior the outputs answer to ------------------------------
+    calibration = {"prior": [float(p) for p in training_prior(
+        train_y, train_w, config.training.balance, len(labels))],
+        "by": f"training rows, training.balance={config.training.balance}"}
+    if plan is not None and plan.prior is not None:
+        # Training kept its class balancing (the model learns to separate the classes, not
+        # the prior); the target prior enters once, here, as an offset of the head's logits
+        # that makes the model's mean posterior on the unlabelled text equal to it. (The
+        # offset from the training prior alone, log(prior / calibrated), assumes a model
+        # calibrated on that text, which one trained on its surest rows is not.)
+        offset, steps = prior_offset(placement.predict(model, grids), plan.prior)
+        shift_output(model, offset)
+        plan.record["output_offset"] = [round(float(v), 6) for v in offset]
+        plan.record["offset_iterations"] = steps
+        calibration = {"prior": [float(p) for p in plan.prior],
+                       "by": f"self_training.prior={st.prior}"}
+    if source_valid is not None:
+        plan.record["keep_source_if_worse"] = st.keep_source_if_worse
+        calibration = _keep_the_better(model, source, valid_x, valid_y, source_valid,
+                                       calibration, plan.record, placement, quiet,
+                                       keep=st.keep_source_if_worse)
+
     # -- validation report + the finished run ------------------------------------------------
     from .metrics import classification_report
 
@@ -401,6 +439,8 @@ def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bo
                      "peak_memory_mb": peak_memory_mb()},
         "distribution": placement.to_dict(),
         "validation": validation,
+        "calibration": calibration,
+        "self_training": plan.record if plan is not None else None,
     }
     write_json(out / RUN_FILE, info)
     shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
@@ -408,3 +448,49 @@ def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bo
     if placement.distribution is None:
         run._model = model  # (a model spread over devices is loaded again, on one, when used)
     return run
+
+
+def _describe_plan(record: dict) -> str:
+    def pct(shares: dict) -> str:
+        return ", ".join(f"{name} {100 * v:.1f}%" for name, v in shares.items())
+
+    counts = ", ".join(f"{name} {n:,}" for name, n in record["pseudo_labels"].items())
+    if record["prior_mode"] == "balanced":
+        how = "equal counts per class (self_training.prior=balanced)"
+    elif record["prior_mode"] == "labels":
+        how = f"the labelled rows' class shares: {pct(record['target_prior'])}"
+    else:
+        known = record["labelled_rows_in_estimate"]
+        how = (f"target prior estimated by EM: {pct(record['target_prior'])} (source "
+               f"calibrated to {pct(record['source_prior'])}; {record['em_iterations']} "
+               f"iterations{'' if record['em_converged'] else ', not converged'}"
+               + (f"; {known:,} labelled rows joined the estimate" if known else "") + ")")
+    return f"self-training: {how}; pseudo-labels: {counts}"
+
+
+def _keep_the_better(model, source: Run, valid_x, valid_y, source_valid, calibration,
+                     record: dict, placement, quiet: bool, *, keep: bool) -> dict:
+    """Self-training must not end below the source as is: on the labelled validation rows,
+    the self-trained model against the source; with ``keep``, a lower score restores the
+    source's weights (and its calibration). Returns the calibration that holds."""
+    from .transfer import calibrated_prior, transfer_weights
+
+    student = float((placement.predict(model, valid_x).argmax(1) == valid_y).mean())
+    before = float((source_valid.argmax(1) == valid_y).mean())
+    record["valid_accuracy"] = {"source": before, "self_trained": student,
+                                "rows": int(len(valid_y))}
+    record["kept"] = "self-trained"
+    if student < before:
+        if not keep:
+            _say(f"self-training: {100 * student:.2f}% on the {len(valid_y):,} validation "
+                 f"rows, below the source's {100 * before:.2f}% "
+                 "(self_training.keep_source_if_worse=false: kept)", quiet)
+            return calibration
+        transfer_weights(model, source.model, reuse_head=True)
+        record["kept"] = "source"
+        prior, by = calibrated_prior(source)
+        _say(f"self-training: {100 * student:.2f}% on the {len(valid_y):,} validation rows, "
+             f"below the source as is ({100 * before:.2f}%): the run keeps the source's "
+             "weights", quiet)
+        return {"prior": [float(p) for p in prior], "by": f"the source run ({by})"}
+    return calibration
