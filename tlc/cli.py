@@ -570,6 +570,12 @@ def export_cmd(
         "--validation-data", help="Text to compare the ONNX and Keras models on (NAME:SPLIT "
         "or a file; default: the run's held-out rows, which are labelled).")] = None,
     sample: Annotated[int, typer.Option("--sample", help="Documents to compare on.")] = 5000,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Add the sentence-score outputs (`sentence_scores`, "
+        "`sentence_spans`, `sentence_total`) that `tlc explain` and `tlc predict --explain` "
+        "read: how much each sentence moves the probabilities (occlusion), and where it is "
+        "in the input. Costs scoring time only when those outputs are asked for (see "
+        "docs/explain.md).")] = False,
     no_validate: Annotated[bool, typer.Option(
         "--no-validate", help="Skip the comparison with the Keras model (not recommended).")]
     = False,
@@ -591,7 +597,7 @@ def export_cmd(
                     min_agreement=min_agreement,
                     max_accuracy_drop=max_accuracy_drop, validate=not no_validate,
                     validation_data=validation_data, sample=sample, data_dir=data_dir,
-                    force=force, say=lambda m: typer.echo(m, err=True))
+                    explain=explain, force=force, say=lambda m: typer.echo(m, err=True))
     q = report.get("quantization")
     # One figure for the file: its size on disk. The quantisation steps above report the
     # graph before metadata, which the ratio compares; both are named so they cannot clash.
@@ -672,6 +678,10 @@ def _validation_line(v: dict) -> str:
             line += f"\n                 accuracy check {v['accuracy_check']}"
         for part in v.get("texts") or ():
             line += f"\n                 {part['documents']:,} from {part['data']}"
+        if isinstance(v.get("explain"), dict):
+            e = v["explain"]
+            line += (f"\n                 sentence scores vs Keras occlusion: max "
+                     f"{e['max_abs_diff']:.2e} on {e['documents']:,} documents")
         return line
     except (KeyError, TypeError, ValueError):
         return f"(incomplete record) {json.dumps(v)[:200]}"
@@ -726,6 +736,12 @@ def predict_cmd(
     master: Annotated[str | None, typer.Option(
         "--master", help="With --engine spark: the Spark master (default: $SPARK_MASTER, "
         "else local[*]).")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Also write `decisive_sentence` (the sentence whose removal "
+        "lowers the label's probability most) and `summary` (the --summary-sentences most "
+        "decisive ones, in text order); needs a file from `tlc export --explain`.")] = False,
+    summary_sentences: Annotated[int, typer.Option(
+        "--summary-sentences", min=1, help="With --explain: sentences in `summary`.")] = 3,
 ) -> None:
     """Score every row of a file with an exported model, streaming, on every core.
 
@@ -752,6 +768,9 @@ def predict_cmd(
     if engine == "spark":
         from tlc.runtime.spark import predict_file
 
+        if explain:
+            raise DataError("--explain runs in this process only",
+                            hint="leave out --engine spark (or --explain)")
         if resume:
             raise DataError("--engine spark cannot --resume: Spark retries a failed task "
                             "itself, and a stopped job starts over",
@@ -773,8 +792,71 @@ def predict_cmd(
     with classifier:
         summary = score_file(classifier, input_path, out, fmt=fmt, out_format=out_format,
                              text_column=text_column, max_chars=max_chars, resume=resume,
-                             force=force, progress=False if quiet else None, say=say)
+                             force=force, progress=False if quiet else None, say=say,
+                             explain=summary_sentences if explain else 0)
     typer.echo(summary.describe(), err=True)
+
+
+@app.command("explain")
+@_friendly
+def explain_cmd(
+    model_path: Annotated[Path, typer.Argument(help="A file from `tlc export --explain`.")],
+    text: Annotated[str, typer.Argument(
+        help="A text to explain, or a file of texts (any format `tlc predict` reads; plain "
+        "text: one text a line).")],
+    html_out: Annotated[Path | None, typer.Option(
+        "--html", help="Write one self-contained HTML page with the sentences highlighted.")]
+    = None,
+    text_column: TextColumn = "text",
+    color: Annotated[str, typer.Option(
+        "--color", help="auto (colour on a terminal, plain on a pipe), always or never.")]
+    = "auto",
+) -> None:
+    """Show which sentences decided the label: each sentence's score is how much the
+    label's probability drops when the sentence is removed from the text (occlusion, run
+    inside the model file). On a terminal the sentences are coloured (green: for the label,
+    red: against it); --html writes a page to open in a browser."""
+    import sys
+
+    from tlc.runtime import Classifier
+    from tlc.runtime.explain_view import html_page, terminal
+
+    if color not in ("auto", "always", "never"):
+        raise DataError(f"unknown --color {color!r}", hint="use auto, always or never")
+    texts = _explain_texts(text, text_column)
+    with Classifier.load(model_path) as clf:
+        explanations = clf.explain(texts)
+    if html_out is not None:
+        html_out.write_text(html_page(explanations, title=f"tlc explain: {model_path.name}"),
+                            encoding="utf-8")
+        typer.echo(f"{len(explanations):,} texts -> {html_out}", err=True)
+        return
+    colour = color == "always" or (color == "auto" and sys.stdout.isatty())
+    # (click strips escape codes off a terminal unless told: --color always means always)
+    typer.echo("\n\n".join(terminal(e, colour) for e in explanations), color=colour)
+
+
+def _explain_texts(text: str, text_column: str) -> list[str]:
+    """``text`` itself, or, when it names a file, the texts of its rows."""
+    path = Path(text)
+    try:
+        is_file = "\n" not in text and len(text) <= 4096 and path.is_file()
+    except OSError:         # e.g. a text longer than a file name may be
+        is_file = False
+    if not is_file:
+        return [text]
+    from tlc.data.examples import row_text
+    from tlc.data.readers import detect_format, read_records
+
+    texts = []
+    for record in read_records(path, detect_format(path)):
+        value, problem = row_text(record, text_column)
+        if problem is None:
+            texts.append(value)
+    if not texts:
+        raise DataError("no text to explain in the file", path=path,
+                        hint=f"check --text-column (now {text_column!r})")
+    return texts
 
 
 def _named_input(spec: str, data_dir: Path | None) -> tuple[str, str | None]:

@@ -230,7 +230,7 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
            ratio: float | None = None,
            min_agreement: float = MIN_AGREEMENT, max_accuracy_drop: float = MAX_ACCURACY_DROP,
            validate: bool = True, validation_data: str | None = None,
-           sample: int = VALIDATION_SAMPLE,
+           sample: int = VALIDATION_SAMPLE, explain: bool = False,
            data_dir=None, force: bool = False, say=print) -> dict[str, Any]:
     """Write ``run_dir``'s model to ``out`` (see the module docstring); returns a report.
 
@@ -239,7 +239,11 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     instead (rows at 3 to 8 bits by rate-distortion); ``int8_rows`` pins a split: that many
     of the most frequent rows at 8 bits, ``int5_rows`` the next ones at 5, the rest at 4. A
     quantised file must agree with the Keras model on ``min_agreement`` of the labels and lose
-    at most ``max_accuracy_drop`` points of accuracy on labelled text."""
+    at most ``max_accuracy_drop`` points of accuracy on labelled text.
+
+    ``explain``: add the sentence scores and spans of :mod:`.explain`; their occlusion scores
+    are checked against the Keras model's (float32: within the probabilities' tolerance on
+    the first ``EXPLAIN_SAMPLE`` validation texts; quantised: reported)."""
     from ..train.run import load_run
 
     out = Path(out)
@@ -265,13 +269,17 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
         raise TlcError("--int5-rows splits the rows --int8-rows leaves out, so it needs "
                        "--int8-rows", hint="add --int8-rows N (e.g. --int8-rows 2000 "
                        "--int5-rows 8000)")
+    if explain and ids_input:
+        raise TlcError("--explain needs the text input (its spans index the input string)",
+                       hint="drop --ids-input or --explain")
     run = load_run(run_dir, purpose="export")
     grid = run.tokenizer.config
     started = time.perf_counter()
     # text in: the network over the texts' real tokens (.packed); ids in: tf2onnx's grid
     model = compact(network_to_onnx(run.model, grid.max_sentences, grid.max_tokens, opset)
                     if ids_input else packed_text_classifier(
-                        run.model, run.config.model, run.tokenizer, run.labels, opset))
+                        run.model, run.config.model, run.tokenizer, run.labels, opset,
+                        explain=explain))
     evaluations = {p.stem: _load_json(p) for p in sorted((run.path / "eval").glob("*.json"))}
     values = {
         meta.FORMAT: meta.METADATA_FORMAT, meta.VERSION: __version__,
@@ -284,15 +292,25 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
                               "input": values[meta.INPUT]}
     reference = _reference(run, validation_data, data_dir, sample) if validate else None
     if quantize:
+        # An --explain file's own nodes do not count against the size target, so its
+        # embedding gets the widths the same run's plain file gets (the same probabilities).
+        extra = (model.ByteSize() - compact(packed_text_classifier(
+            run.model, run.config.model, run.tokenizer, run.labels, opset)).ByteSize()
+            if explain else 0)
         model, values[meta.QUANTIZATION], check = _quantize_guarded(
             model, run,
             _steps(int8_rows, int5_rows, ratio, run.tokenizer.vocab_size, validate, say),
-            reference, (min_agreement, max_accuracy_drop), ids_input, say)
+            reference, (min_agreement, max_accuracy_drop), ids_input, say, extra)
         report["quantization"] = values[meta.QUANTIZATION]
     elif reference is not None:   # the graph as it will be written; only metadata changes
         check = compare(model.SerializeToString(), reference, ids_input)
         say(format_check(check))
         _enforce(check, False, min_agreement, max_accuracy_drop)
+    if reference is not None and explain:
+        check["explain"] = _check_explain(model, run, reference, quantize)
+        say(f"  sentence scores vs Keras occlusion "
+            f"{check['explain']['max_abs_diff']:.2e} max on "
+            f"{check['explain']['documents']:,} documents")
     if reference is not None:
         report["validation"] = values[meta.VALIDATION] = check
     meta.set_metadata(model, values)
@@ -305,6 +323,23 @@ def export(run_dir: str | Path, out: str | Path, *, opset: int = 17, ids_input: 
     report["bytes"] = out.stat().st_size
     report["seconds"] = time.perf_counter() - started
     return report
+
+
+EXPLAIN_SAMPLE = 500   # validation texts whose sentence scores are checked against Keras
+
+
+def _check_explain(model, run, reference, quantized: bool) -> dict[str, Any]:
+    from .explain import check_against_keras
+
+    texts = reference.data.texts[:EXPLAIN_SAMPLE]
+    check = check_against_keras(open_session(model.SerializeToString()), run.model,
+                                run.tokenizer, texts)
+    if not quantized and check["beyond_tolerance"] > FLOAT_OUTLIERS * max(len(texts), 1000):
+        raise TlcError(f"the file's sentence scores differ from the Keras model's occlusion "
+                       f"by up to {check['max_abs_diff']:.2e} on {check['beyond_tolerance']} "
+                       f"of {len(texts)} documents", hint="this is a conversion bug; report "
+                       "it with the run folder, or export without --explain")
+    return check
 
 
 def not_an_export(path: Path) -> str | None:
@@ -391,14 +426,15 @@ def _steps(int8_rows, int5_rows, ratio, vocab: int, validate: bool, say) -> list
     return steps
 
 
-def _quantize_guarded(float_model, run, steps, reference, limits, ids_input, say):
+def _quantize_guarded(float_model, run, steps, reference, limits, ids_input, say,
+                      extra_bytes: int = 0):
     """Quantise with each :class:`Split` of ``steps`` in turn and keep the first the
     guard accepts (each checked against the same Keras outputs); the last step's failure is
     the error. Returns (model, quantisation info, comparison or None without a reference)."""
     refused = []
     for number, step in enumerate(steps, 1):
         try:
-            model, info = _quantize(float_model, run, step)
+            model, info = _quantize(float_model, run, step, extra_bytes)
         except OutOfReach as far:
             if number == len(steps):
                 raise
@@ -436,7 +472,7 @@ class OutOfReach(TlcError):
     """A size target that no allocation of embedding widths can meet."""
 
 
-def _quantize(model, run, step: Split):
+def _quantize(model, run, step: Split, extra_bytes: int = 0):
     from .quantize import conv_hessian, row_bits
 
     vocab = run.tokenizer.vocab_size
@@ -447,7 +483,8 @@ def _quantize(model, run, step: Split):
     float_bytes = model.ByteSize()
     hessian = conv_hessian(np.asarray(run.model.get_layer("word_conv").kernel))
     if step.ratio is not None:
-        quantized, info = _quantize_to_ratio(model, run, step.ratio, float_bytes, hessian)
+        quantized, info = _quantize_to_ratio(model, run, step.ratio, float_bytes, hessian,
+                                             extra_bytes)
     else:
         bits = (None if step.int8_rows is None or step.int8_rows >= vocab
                 else row_bits(run.tokenizer.scores, run.tokenizer.is_byte, step.int8_rows,
@@ -466,10 +503,12 @@ def _quantized(model, bits, hessian):
     return quantized, info
 
 
-def _quantize_to_ratio(model, run, ratio: float, float_bytes: int, hessian):
+def _quantize_to_ratio(model, run, ratio: float, float_bytes: int, hessian,
+                       extra_bytes: int = 0):
     """Embedding widths by rate-distortion for a file ``ratio`` times smaller: the budget is
     what the target size leaves after everything else (measured on an all-8-bit file); an
-    overshoot is cut from it and the allocation made again."""
+    overshoot is cut from it and the allocation made again. ``extra_bytes`` (the explain
+    outputs' nodes) are left out of the ratio: they are added to the target as they are."""
     from .quantize import ROW_BITS, allocate_bits, coded_rows, row_bytes, row_weights
 
     table = np.asarray(run.model.get_layer("embedding").embeddings)
@@ -477,7 +516,7 @@ def _quantize_to_ratio(model, run, ratio: float, float_bytes: int, hessian):
     weight = row_weights(run.tokenizer.scores, run.tokenizer.is_byte)
     _, every8 = _quantized(model, None, hessian)
     embedding = next(w for w in every8["weights"] if w["kind"] == "embedding")
-    target = float_bytes / ratio
+    target = (float_bytes - extra_bytes) / ratio + extra_bytes
     budget = (target - (every8["bytes"] - embedding["stored_bytes"]) - NODE_OVERHEAD
               - np.ceil(len(table) * 3 / 8))                  # the width map
     least = len(table) * row_bytes(min(ROW_BITS), table.shape[1])
@@ -569,7 +608,8 @@ def compare(model_bytes: bytes, reference: Reference, ids_input: bool) -> dict[s
         feed = ({IDS: reference.grids[start:start + 256]} if ids_input
                 else {TEXT: np.array([model_text(t) for t in texts[start:start + 256]],
                                      dtype=object)})
-        got.append(session.run(None, feed)[0])
+        # (the first output: an --explain file's extra outputs are checked on their own)
+        got.append(session.run([session.get_outputs()[0].name], feed)[0])
     proba = np.concatenate(got) if got else np.zeros_like(want)
     diff = np.abs(proba - want).max(axis=1) if len(texts) else np.zeros(0)
     same = proba.argmax(1) == want.argmax(1)

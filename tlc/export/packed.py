@@ -72,10 +72,14 @@ def keras_weights(model) -> dict[str, list[np.ndarray]]:
 def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sentences: int,
                          max_tokens: int, terminal: np.ndarray, starts_word: np.ndarray, *,
                          ids: str, offsets: str, probabilities: str, prefix: str = "net/",
-                         groups: int = GROUPS, opset: int = 17):
+                         groups: int = GROUPS, opset: int = 17, explain=None):
     """Nodes and initializers: the tokenizer's flat ``ids`` (int32[total]) and ``offsets``
     (int64[N + 1]) -> ``probabilities`` (float[N, C]) for a model of ``config``
-    (:class:`~tlc.train.model.ModelConfig`) with ``weights`` (:func:`keras_weights`)."""
+    (:class:`~tlc.train.model.ModelConfig`) with ``weights`` (:func:`keras_weights`).
+
+    ``explain`` (:class:`tlc.export.explain.ExplainOutputs`): also the sentence scores of
+    :func:`occlusion_nodes` and the character spans of
+    :func:`tlc.export.explain.sentence_span_nodes`."""
     from onnx import helper
 
     g = Nodes(prefix)
@@ -254,11 +258,12 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
     rows_sorted = node("Gather", [where_sorted, rows2], "d/rows_sorted")       # (N, S_b)
     x2 = node("Gather", [sv, rows_sorted], "d/x_rows")                          # (N, S_b, c2)
     x2 = node("Unsqueeze", [node("Transpose", [x2], "d/x_t", perm=[2, 0, 1]), zero], "d/x")
-    conv2 = node("Conv", [x2, const("d/kernel", np.ascontiguousarray(
-        kernel2.transpose(2, 1, 0)[:, :, None, :]))], "d/conv", kernel_shape=[1, ks],
-        pads=[0, sl, 0, sr], strides=[1, 1], dilations=[1, 1], group=1)
-    y2 = node("Relu", [node("Add", [node("Squeeze", [conv2, zero], "d/conv_3d"), const(
-        "d/bias", bias2[:, None, None])], "d/biased")], "d/y")                 # (f2, N, S_b)
+    d_kernel = const("d/kernel", np.ascontiguousarray(kernel2.transpose(2, 1, 0)[:, :, None, :]))
+    conv2 = node("Conv", [x2, d_kernel], "d/conv", kernel_shape=[1, ks],
+                 pads=[0, sl, 0, sr], strides=[1, 1], dilations=[1, 1], group=1)
+    d_bias = const("d/bias", bias2[:, None, None])
+    y2 = node("Relu", [node("Add", [node("Squeeze", [conv2, zero], "d/conv_3d"), d_bias],
+                        "d/biased")], "d/y")                                   # (f2, N, S_b)
     pooled2 = in_position_order(*top_k(y2, k2, "d/top"), k2, "d/kmax")          # (f2, N, k2)
     doc = node("Reshape", [node("Transpose", [pooled2], "d/kmax_t", perm=[1, 2, 0]),
                            const("d/flat_shape", np.array([0, -1], np.int64))], "d/kmax_flat")
@@ -279,21 +284,161 @@ def packed_network_nodes(weights: dict[str, list[np.ndarray]], config, max_sente
         doc = node("Concat", [doc, node("Div", [total, count], "d/mean")], "d/vector", axis=1)
 
     # ------------------------------------------------------------ head
+    head_weights = []
     if "hidden" in weights:
         wh, bh = weights["hidden"]
-        doc = node("Relu", [node("Add", [node("MatMul", [doc, const("h/kernel", wh)], "h/mm"),
-                                         const("h/bias", bh)], "h/add")], "h/relu")
+        head_weights.append((const("h/kernel", wh), const("h/bias", bh)))
     wo, bo = weights["output"]
-    logits = node("Add", [node("MatMul", [doc, const("o/kernel", wo)], "o/mm"),
-                          const("o/bias", bo)], "o/logits")
+    o_kernel, o_bias = const("o/kernel", wo), const("o/bias", bo)
+
+    def head(doc: str, tag: str = "") -> str:
+        """Logits of the document vectors ``doc``."""
+        for kernel_h, bias_h in head_weights:
+            doc = node("Relu", [node("Add", [node("MatMul", [doc, kernel_h], tag + "h/mm"),
+                                             bias_h], tag + "h/add")], tag + "h/relu")
+        return node("Add", [node("MatMul", [doc, o_kernel], tag + "o/mm"), o_bias],
+                    tag + "o/logits")
+
+    logits = head(doc)
     if wide is not None:
         logits = node("Add", [logits, wide.document_scores(
             wide_parts, len_sorted, rows_sorted)], "o/scores")
     g.nodes.append(helper.make_node("Softmax", [logits], [probabilities],
                                     name=g.name("o/softmax"), axis=-1))
+    if explain is not None:
+        from .explain import sentence_span_nodes
+
+        # ---------------------------------------------------------- explain
+        occlusion, slot = occlusion_nodes(
+            g, sv=sv, where_sorted=where_sorted, m=m, s_doc=s_doc, n_sent=n_sent,
+            d_start=d_start, rows2=rows2, kernel=d_kernel, bias=d_bias, ks=ks, f2=len(bias2),
+            k2=k2, document_mean=config.document_mean, top_k=top_k,
+            in_position_order=in_position_order, head=head, probabilities=probabilities,
+            wide=None if wide is None else wide.without_sentences(where_sorted, s_doc))
+        sentence_span_nodes(g, explain, at=at, s_first=s_first, kept=kept, s_doc=s_doc,
+                            rows2=rows2, scores=occlusion, slot=slot, n_docs=n_docs,
+                            offsets=offsets)
     return g.nodes, g.inits
 
 
+def occlusion_nodes(g, *, sv: str, where_sorted: str, m: str, s_doc: str, n_sent: str,
+                    d_start: str, rows2: str, kernel: str, bias: str, ks: int, f2: int, k2: int,
+                    document_mean: bool, top_k, in_position_order, head, probabilities: str,
+                    wide: str | None = None) -> tuple[str, str]:
+    """Each kept sentence's effect on the probabilities: ``p(c | text) - p(c | text without
+    the sentence)``, float[M, C] for the batch's M kept sentences (in stream order), and
+    each sentence's slot ``doc * S_b + sentence`` (int64[M]) in the (N, S_b) grid.
+
+    "Without the sentence" is the text with that sentence deleted: the later sentences move
+    up one place, the masked mean counts one sentence fewer (the Keras model on the grid with
+    that row removed and a padding row appended; a text longer than the grid does not pull its
+    first unread sentence in). Only the sentence convolution, its pooling and the head run
+    again, and not even the convolution's matrix products: the sentence convolution is
+    linear in its input, so ``x_i @ W_t`` is computed once per sentence ``i`` and tap ``t``,
+    and every variant's convolution is a sum of ``ks`` of those rows. To get all ``x_i @ W_t``
+    from the very Conv (and kernel initializer, so :mod:`.quantize` stores it once) the
+    sentence vectors go ``ks`` positions apart, each at offset ``sr`` of its block: every
+    output position then sees one sentence through one tap (``x_i @ W_t`` lands at
+    ``i * ks + ks - 1 - t``)."""
+    from onnx import helper
+
+    const, node = g.const, g.node
+    zero, one = g.name("zero"), g.name("one")
+    sl, sr = same_padding(ks)
+    minus1 = const("x/minus1", np.array([-1], np.int64))
+
+    def arange(n: str, out: str) -> str:      # n: int64[1]
+        return node("Range", [const(out + "/start", np.array(0, np.int64)),
+                              node("Squeeze", [n, zero], out + "/n"),
+                              const(out + "/step", np.array(1, np.int64))], out)
+
+    # ------------------------------------------------ x_i @ W_t for every sentence and tap
+    rows = node("Slice", [node("Shape", [sv], "x/sv_shape"), zero, one], "x/rows")  # [M + 1]
+    c2 = node("Slice", [g.name("x/sv_shape"), one, const("x/two", np.array([2], np.int64))],
+              "x/c2")
+    parts = []
+    for tag, width in (("pad_before", sr), ("pad_after", ks - 1 - sr)):
+        if width:
+            parts.append((tag, node("ConstantOfShape", [node("Concat", [
+                rows, const(f"x/{tag}_w", np.array([width], np.int64)), c2], f"x/{tag}_shape",
+                axis=0)], f"x/{tag}", value=helper.make_tensor("v", 1, [1], [0.0]))))
+    spread = node("Concat", [p for t, p in parts if t == "pad_before"]
+                  + [node("Unsqueeze", [sv, one], "x/sv_1")]
+                  + [p for t, p in parts if t == "pad_after"], "x/spread", axis=1)  # (M+1, ks, c2)
+    flat = node("Reshape", [spread, node("Concat", [minus1, c2], "x/flat_shape", axis=0)],
+                "x/spread_flat")                                           # ((M+1) ks, c2)
+    x = node("Unsqueeze", [node("Transpose", [flat], "x/spread_t", perm=[1, 0]),
+                           const("x/axes02", np.array([0, 2], np.int64))], "x/in")  # (1,c2,1,L)
+    taps = node("Conv", [x, kernel], "x/conv", kernel_shape=[1, ks], pads=[0, sl, 0, sr],
+                strides=[1, 1], dilations=[1, 1], group=1)                  # (1, f2, 1, L)
+    taps = node("Transpose", [node("Reshape", [taps, const("x/taps_shape", np.array(
+        [f2, -1], np.int64))], "x/taps_2d")], "x/taps", perm=[1, 0])        # (L, f2)
+
+    # ------------------------------------------------ every variant's convolution input
+    v = arange(node("Shape", [s_doc], "x/m"), "x/v")                           # [V]
+    d_first = node("Gather", [d_start, s_doc], "x/d_first")                    # [V]
+    j = node("Sub", [v, d_first], "x/j")                                       # [V]
+    left = node("Sub", [node("Gather", [n_sent, s_doc], "x/n"), const(
+        "x/one_s", np.array(1, np.int64))], "x/left")                          # n - 1, [V]
+
+    axes12 = const("x/axes12", np.array([1, 2], np.int64))
+
+    def cube(x: str, out: str) -> str:        # [V] -> [V, 1, 1]
+        return node("Unsqueeze", [x, axes12], out)
+
+    width2 = node("Slice", [node("Shape", [rows2], "x/rows2_shape"), one, const(
+        "x/two_e", np.array([2], np.int64))], "x/sb")                          # [1]: S_b
+    p = node("Unsqueeze", [arange(width2, "x/p"), const("x/axes02b", np.array([0, 2],
+                                                                              np.int64))],
+             "x/p_3d")                                                         # (1, S_b, 1)
+    t = const("x/t", np.arange(ks, dtype=np.int64).reshape(1, 1, ks))
+    q = node("Sub", [node("Add", [p, t], "x/pt"), const("x/sl", np.array(sl, np.int64))],
+             "x/q")                                                            # (1, S_b, ks)
+    valid = node("And", [node("GreaterOrEqual", [q, const("x/zero_s", np.array(0, np.int64))],
+                              "x/q_pos"),
+                         node("Less", [q, cube(left, "x/left_3d")], "x/q_in")], "x/valid")
+    after = node("Cast", [node("GreaterOrEqual", [q, cube(j, "x/j_3d")], "x/after_b")],
+                 "x/after", to=INT64)
+    sentence = node("Add", [cube(d_first, "x/d_first_3d"), node("Add", [q, after], "x/o")],
+                    "x/sentence")                                              # (V, S_b, ks)
+    sentence = node("Where", [valid, sentence, node("Squeeze", [m, zero], "x/m_s")],
+                    "x/sentence_ok")
+    row = node("Gather", [where_sorted, sentence], "x/row")                    # m: zeros
+    index = node("Add", [node("Mul", [row, const("x/ks", np.array(ks, np.int64))], "x/row_ks"),
+                         const("x/tap", (ks - 1 - np.arange(ks, dtype=np.int64)).reshape(
+                             1, 1, ks))], "x/index")
+    # one Gather per tap, added: a ReduceSum over the tap axis of one (V, S_b, ks, f2)
+    # Gather took twice as long in onnxruntime
+    y = ""
+    for tap in range(ks):
+        picked = node("Gather", [taps, node("Gather", [index, const(
+            f"x/tap{tap}", np.array(tap, np.int64))], f"x/index{tap}", axis=2)],
+            f"x/picked{tap}")                                                  # (V, S_b, f2)
+        y = picked if not y else node("Add", [y, picked], f"x/sum{tap}")
+    y = node("Relu", [node("Add", [y, node("Reshape", [bias, minus1], "x/bias")], "x/biased")],
+             "x/y")                                                            # (V, S_b, f2)
+    y_t = node("Transpose", [y], "x/y_t", perm=[2, 0, 1])                     # (f2, V, S_b)
+    pooled = in_position_order(*top_k(y_t, k2, "x/top"), k2, "x/kmax")        # (f2, V, k2)
+    doc = node("Reshape", [node("Transpose", [pooled], "x/kmax_t", perm=[1, 2, 0]),
+                           const("x/flat2", np.array([0, -1], np.int64))], "x/kmax_flat")
+    if document_mean:
+        real = node("Unsqueeze", [node("Cast", [node("Less", [
+            node("Squeeze", [p, const("x/axis2b", np.array([2], np.int64))], "x/p_2d"),
+            node("Unsqueeze", [left, one], "x/left_2d")], "x/real_b")], "x/real_f", to=FLOAT),
+            minus1], "x/real")                                                 # (V, S_b, 1)
+        total = node("ReduceSum", [node("Mul", [y, real], "x/masked"), one], "x/total",
+                     keepdims=0)
+        count = node("Max", [node("ReduceSum", [real, one], "x/count0", keepdims=0),
+                             const("x/one_f", np.array(1, np.float32))], "x/count")
+        doc = node("Concat", [doc, node("Div", [total, count], "x/mean")], "x/vector", axis=1)
+    logits = head(doc, "x/")
+    if wide is not None:        # the wide part's scores without the sentence, (V, C)
+        logits = node("Add", [logits, wide], "x/scores_wide")
+    without = node("Softmax", [logits], "x/probabilities", axis=-1)           # (V, C)
+    scores = node("Sub", [node("Gather", [probabilities, s_doc], "x/with"), without],
+                  "x/scores")
+    slot = node("Add", [node("Mul", [s_doc, width2], "x/slot_row"), j], "x/slot")
+    return scores, slot
 
 class WideScores:
     """:class:`~tlc.train.layers.HashedNgrams` over the sentence runs of the word level.
@@ -314,19 +459,19 @@ class WideScores:
         table = table.copy()
         table[0] = 0.0                  # the padding id: the Keras layer masks it out
         self.rows = g.const(WIDE_TABLE, table)
-        self.hash = g.const("x/hash", np.array(WIDE_HASH, np.int64))
-        self.buckets = g.const("x/buckets", np.array(buckets, np.int64))
-        self.vocab = g.const("x/vocab", np.array(len(table) - buckets, np.int64))
-        self.zero = g.const("x/zero", np.array([0], np.int64))
-        self.one = g.const("x/one", np.array([1], np.int64))
-        self.minus1 = g.const("x/minus1", np.array([-1], np.int64))
-        self.big = g.const("x/big", np.array([np.iinfo(np.int64).max], np.int64))
+        self.hash = g.const("wide/hash", np.array(WIDE_HASH, np.int64))
+        self.buckets = g.const("wide/buckets", np.array(buckets, np.int64))
+        self.vocab = g.const("wide/vocab", np.array(len(table) - buckets, np.int64))
+        self.zero = g.const("wide/zero", np.array([0], np.int64))
+        self.one = g.const("wide/one", np.array([1], np.int64))
+        self.minus1 = g.const("wide/minus1", np.array([-1], np.int64))
+        self.big = g.const("wide/big", np.array([np.iinfo(np.int64).max], np.int64))
         self.width = table.shape[1]
 
     def sentence_sums(self, cells: str, tag: str) -> str:
         """(rows, C): each row of the int32 id grid ``cells`` summed over its pieces and
         pairs (padding ids add the zero row 0; pairs with a padding id are masked)."""
-        node, t = self.g.node, f"{tag}/x"
+        node, t = self.g.node, f"{tag}/wide"
         ids = node("Cast", [cells], f"{t}/ids", to=INT64)
         singles = node("ReduceSum", [node("Gather", [self.rows, ids], f"{t}/single"),
                                      self.one], f"{t}/single_sum", keepdims=0)
@@ -351,23 +496,42 @@ class WideScores:
         sentence sums, concatenated in the sorted order that ``rows_sorted`` (N, S_b) indexes
         (its padding index is one past the last sentence)."""
         const, node = self.g.const, self.g.node
-        sums = node("Concat", [*parts, const("x/zero_row", np.zeros((1, self.width),
+        sums = node("Concat", [*parts, const("wide/zero_row", np.zeros((1, self.width),
                                                                     np.float32))],
-                    "x/sums", axis=0)                                          # (M + 1, C)
-        two = const("x/two", np.array(2, np.int64))
+                    "wide/sums", axis=0)                                          # (M + 1, C)
+        two = const("wide/two", np.array(2, np.int64))
         counts = node("Concat", [node("Cast", [node("Sub", [node("Mul", [len_sorted, two],
-                                                                 "x/len2"), const(
-                                                            "x/one_s", np.array(1, np.int64))],
-                                                  "x/n_rows")], "x/n_rows_f", to=FLOAT),
-                                 const("x/zero_f", np.zeros(1, np.float32))],
-                      "x/counts", axis=0)                                      # (M + 1,)
-        total = node("ReduceSum", [node("Gather", [sums, rows_sorted], "x/doc_rows"),
-                                   self.one], "x/total", keepdims=0)           # (N, C)
-        count = node("ReduceSum", [node("Gather", [counts, rows_sorted], "x/doc_counts"),
-                                   self.one], "x/count0", keepdims=0)          # (N,)
-        count = node("Max", [count, const("x/one_f", np.array(1, np.float32))], "x/count")
+                                                                 "wide/len2"), const(
+                                                            "wide/one_s", np.array(1, np.int64))],
+                                                  "wide/n_rows")], "wide/n_rows_f", to=FLOAT),
+                                 const("wide/zero_f", np.zeros(1, np.float32))],
+                      "wide/counts", axis=0)                                      # (M + 1,)
+        total = node("ReduceSum", [node("Gather", [sums, rows_sorted], "wide/doc_rows"),
+                                   self.one], "wide/total", keepdims=0)           # (N, C)
+        count = node("ReduceSum", [node("Gather", [counts, rows_sorted], "wide/doc_counts"),
+                                   self.one], "wide/count0", keepdims=0)          # (N,)
+        self.sums, self.counts, self.total, self.count0 = sums, counts, total, count
+        count = node("Max", [count, const("wide/one_f", np.array(1, np.float32))], "wide/count")
         # total * (scale / count), in the Keras layer's order of operations
-        factor = node("Div", [const("x/scale", np.array(self.scale, np.float32)), count],
-                      "x/factor")
-        return node("Mul", [total, node("Unsqueeze", [factor, self.one], "x/factor_c")],
-                    "x/mean")
+        factor = node("Div", [const("wide/scale", np.array(self.scale, np.float32)), count],
+                      "wide/factor")
+        return node("Mul", [total, node("Unsqueeze", [factor, self.one], "wide/factor_c")],
+                    "wide/mean")
+
+    def without_sentences(self, where_sorted: str, s_doc: str) -> str:
+        """(V, C) for explain's occlusion variants (after :meth:`document_scores`): the
+        wide scores of each kept sentence's document (``s_doc``, stream order) with that
+        sentence's pieces and pairs taken out of the mean (no pair crosses sentences, so
+        that is the document without the sentence)."""
+        const, node = self.g.const, self.g.node
+        rows = node("Slice", [where_sorted, self.zero, self.minus1], "wide/v_rows")  # [V]
+        total = node("Sub", [node("Gather", [self.total, s_doc], "wide/v_total"),
+                             node("Gather", [self.sums, rows], "wide/v_sums")], "wide/v_rest")
+        count = node("Max", [node("Sub", [node("Gather", [self.count0, s_doc], "wide/v_n"),
+                                          node("Gather", [self.counts, rows], "wide/v_c")],
+                                  "wide/v_left"),
+                             const("wide/v_one", np.array(1, np.float32))], "wide/v_count")
+        factor = node("Div", [const("wide/v_scale", np.array(self.scale, np.float32)), count],
+                      "wide/v_factor")
+        return node("Mul", [total, node("Unsqueeze", [factor, self.one], "wide/v_factor_c")],
+                    "wide/v_mean")

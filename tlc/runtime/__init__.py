@@ -9,9 +9,17 @@ TensorFlow, Keras, tf2onnx or sentencepiece, and nothing from tlc's training sid
     clf.predict(["A wonderful film."])          # ['1']
     clf.predict_proba(["A wonderful film."])    # array([[0.03, 0.97]], dtype=float32)
     score_file(clf, "reviews.csv", "scored.csv")  # what `tlc predict` does
+    clf.explain(["Great cast. Dull plot."])     # a file from `tlc export --explain`
 """
 
 from tlc.runtime.batch import Summary, score_file
-from tlc.runtime.classifier import DEFAULT_BATCH_SIZE, DEFAULT_TRUNCATE_CHARS, Classifier
+from tlc.runtime.classifier import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_TRUNCATE_CHARS,
+    Classifier,
+    Explanation,
+    Sentence,
+)
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_TRUNCATE_CHARS", "Classifier", "Summary", "score_file"]
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_TRUNCATE_CHARS", "Classifier", "Explanation",
+           "Sentence", "Summary", "score_file"]

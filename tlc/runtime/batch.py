@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tlc.data.examples import check_columns, reason_key, row_text
 from tlc.data.io import csv_text, is_stdin, strip_compression
 from tlc.data.readers import EXTENSIONS, FORMATS, Record, detect_format, read_records
@@ -59,6 +61,8 @@ follows the longest text of a run, so a block must hold enough rows for similar 
 meet: 2,048 IMDB reviews are about 3 MB of text; two blocks are in memory at a time."""
 PROGRESS_VERSION = 1
 PREFIX = "pred_"
+EXPLAIN_COLUMNS = ("decisive_sentence", "summary")
+"""The columns `tlc predict --explain` adds after `error`."""
 _DEFAULT_OUT = {"csv": "csv", "tsv": "tsv", "jsonl": "jsonl", "text": "jsonl",
                 "fasttext": "jsonl", "aclimdb": "csv"}
 _OUT_SUFFIX = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl"}
@@ -154,12 +158,17 @@ def part_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
 class _Rows:
     """Turns scored blocks into output text in one of the OUT_FORMATS."""
 
-    def __init__(self, fmt: str, columns: list[str], labels: tuple[str, ...], prefix: str):
+    def __init__(self, fmt: str, columns: list[str], labels: tuple[str, ...], prefix: str,
+                 explain: bool = False):
         self.fmt = fmt
         self.columns = columns
         self.labels = labels
         self.prefix = prefix
+        self.explain = explain   # --explain: the decisive sentence and a summary, last
         self.label_name, self.proba_names, self.error_name = self.names(prefix)
+
+    def explain_names(self, prefix: str) -> list[str]:
+        return [f"{prefix}{n}" for n in EXPLAIN_COLUMNS] if self.explain else []
 
     def names(self, prefix: str) -> tuple[str, list[str], str]:
         return (f"{prefix}label", [f"{prefix}p_{name}" for name in self.labels],
@@ -169,7 +178,7 @@ class _Rows:
         if self.fmt == "jsonl":
             return ""
         return self._lines([[*self.columns, self.label_name, *self.proba_names,
-                             self.error_name]])
+                             self.error_name, *self.explain_names(self.prefix)]])
 
     def _lines(self, rows: list[list[str]]) -> str:
         if self.fmt == "tsv":  # plain TSV has no quoting: tabs and line breaks become spaces
@@ -180,7 +189,8 @@ class _Rows:
     def render(self, block: list[tuple[Record, Any]], results: list) -> str:
         if self.fmt == "jsonl":
             lines = []
-            for (record, raw), (label, proba, error) in zip(block, results, strict=True):
+            for (record, raw), (label, proba, error, *extra) in zip(block, results,
+                                                                    strict=True):
                 obj = dict(raw) if isinstance(raw, dict) else dict(record.fields)
                 label_name, proba_names, error_name = self.names(self.prefix)
                 prefix = self.prefix
@@ -194,15 +204,20 @@ class _Rows:
                 for i, name in enumerate(proba_names):
                     obj[name] = None if proba is None else float(f"{proba[i]:.6g}")
                 obj[error_name] = error
+                for i, name in enumerate(self.explain_names(prefix)):
+                    obj[name] = extra[0][i] if extra and extra[0] is not None else None
                 lines.append(_json_line(obj))
             return "".join(lines)
         rows = []
         empty = [""] * len(self.proba_names)
-        for (record, _), (label, proba, error) in zip(block, results, strict=True):
+        for (record, _), (label, proba, error, *extra) in zip(block, results, strict=True):
             values = [record.fields.get(c, "") for c in self.columns]
             values.append(label or "")
             values.extend(empty if proba is None else [f"{p:.6g}" for p in proba])
             values.append(error or "")
+            if self.explain:
+                values.extend(extra[0] if extra and extra[0] is not None
+                              else [""] * len(EXPLAIN_COLUMNS))
             rows.append(values)
         return self._lines(rows)
 
@@ -349,6 +364,12 @@ def is_predict_output(path: str | os.PathLike[str]) -> bool:
 
 
 def _output_columns_last(names: list[str]) -> bool:
+    # --explain output: the EXPLAIN_COLUMNS follow ``error``, with its prefix
+    tail = list(EXPLAIN_COLUMNS)
+    if len(names) > 3 + len(tail) and names[-1].endswith(tail[-1]):
+        prefix = names[-1][: -len(tail[-1])]
+        if names[-len(tail):] == [prefix + n for n in tail]:
+            names = names[:-len(tail)]
     if len(names) < 3 or not names[-1].endswith("error"):
         return False
     prefix = names[-1][: -len("error")]
@@ -435,16 +456,24 @@ def score_file(
     force: bool = False,
     progress: bool | None = None,
     say: Callable[[str], None] | None = None,
+    explain: int = 0,
 ) -> Summary:
     """Score every row of ``input_path`` into ``out`` (a file, or ``-`` for standard output;
     default: beside the input, ``NAME.scored.EXT``). ``progress``: None shows a bar on a
     terminal only, False never. Raises :class:`~tlc.errors.TlcError` for what stops the whole
     run (a missing input, a missing text column, an output that exists); bad rows never do.
+    ``explain`` (a file from ``tlc export --explain``): adds the columns of
+    :data:`EXPLAIN_COLUMNS`, the most decisive sentence and the ``explain`` most decisive
+    ones in text order (:meth:`~tlc.runtime.classifier.Explanation.summary`).
     """
     say = say or (lambda m: print(m, file=sys.stderr))
     input_path = os.fspath(input_path)
     if max_chars < 1:
         raise DataError("--max-chars must be at least 1")
+    if explain and not classifier.explains:
+        raise DataError("--explain needs a model file with sentence scores",
+                        path=classifier.path, hint="export the run again with "
+                        "`tlc export RUN --explain`, or leave out --explain")
     if fmt is not None and fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     if not is_stdin(input_path) and not Path(input_path).exists():
@@ -462,18 +491,20 @@ def score_file(
     with lock:
         return _score(classifier, input_path, out, in_fmt=in_fmt, out_fmt=out_fmt,
                       compress=compress, text_column=text_column, max_chars=max_chars,
-                      resume=resume, force=force, progress=progress, say=say)
+                      resume=resume, force=force, progress=progress, say=say,
+                      explain=explain)
 
 
 def _score(classifier: Classifier, input_path: str, out: str, *, in_fmt: str, out_fmt: str,
            compress: bool, text_column: str, max_chars: int, resume: bool, force: bool,
-           progress: bool | None, say: Callable[[str], None]) -> Summary:
+           progress: bool | None, say: Callable[[str], None], explain: int = 0) -> Summary:
     state = _check_paths(input_path, out, resume=resume, force=force)
     expected = {
         "input": None if is_stdin(input_path) else _fingerprint(input_path),
         "model_sha256": classifier.sha256,
         "settings": {"format": in_fmt, "out_format": out_fmt, "text_column": text_column,
-                     "max_chars": max_chars, "gzip": compress, "labels": list(classifier.labels)},
+                     "max_chars": max_chars, "gzip": compress, "labels": list(classifier.labels),
+                     **({"explain": explain} if explain else {})},
     }
     skip = 0
     summary = Summary(out=out)
@@ -485,7 +516,8 @@ def _score(classifier: Classifier, input_path: str, out: str, *, in_fmt: str, ou
             summary.rows, summary.scored = state["rows"], state["scored"]
             summary.errors.update(state["errors"])
             summary.examples = list(state["examples"])
-            rows_writer = _Rows(out_fmt, state["columns"], classifier.labels, state["prefix"])
+            rows_writer = _Rows(out_fmt, state["columns"], classifier.labels, state["prefix"],
+                                explain=bool(explain))
         summary.resumed_rows = skip
         say(f"resuming after row {skip:,}" if skip else "resuming from the first row")
     elif state == {}:
@@ -515,12 +547,13 @@ def _score(classifier: Classifier, input_path: str, out: str, *, in_fmt: str, ou
             submitted = None
             if block:  # score this block while the previous one is written
                 texts = [p for p in prepared if isinstance(p, str)]
-                future = scorer.submit(_score_safely, classifier, texts) if texts else None
+                future = (scorer.submit(_score_safely, classifier, texts, explain) if texts
+                          else None)
                 submitted = (block, prepared, future)
             if pending is not None:
                 if rows_writer is None:
                     rows_writer = _first_rows(out_fmt, pending[0], header, classifier,
-                                              text_column, say)
+                                              text_column, say, explain=bool(explain))
                     output.write(rows_writer.header())
                 _write_block(pending, rows_writer, output, summary)
                 output.save_progress({
@@ -534,7 +567,8 @@ def _score(classifier: Classifier, input_path: str, out: str, *, in_fmt: str, ou
             pending = submitted
             block, prepared = next_block() if block else ([], [])
         if rows_writer is None:  # no rows at all: the header alone
-            rows_writer = _first_rows(out_fmt, [], header, classifier, text_column, say)
+            rows_writer = _first_rows(out_fmt, [], header, classifier, text_column, say,
+                                      explain=bool(explain))
             output.write(rows_writer.header())
         summary.seconds = time.perf_counter() - start
         output.finish()
@@ -617,9 +651,26 @@ def _prepare(record: Record, text_column: str, max_chars: int, fmt: str) -> str 
     return text
 
 
-def _score_safely(classifier: Classifier, texts: list[str]) -> list:
+def _score_safely(classifier: Classifier, texts: list[str], explain: int = 0) -> list:
     """(label, probabilities, None) per text; a block that fails is scored one text at a
-    time, so one text that onnxruntime rejects costs only its own row."""
+    time, so one text that onnxruntime rejects costs only its own row. ``explain``: (label,
+    probabilities, None, (decisive sentence, summary of ``explain`` sentences))."""
+    if explain:
+        try:
+            return [_explained(e, classifier.labels, explain) for e in classifier.explain(texts)]
+        except TlcError:
+            raise
+        except Exception:
+            out = []
+            for t in texts:
+                try:
+                    out.append(_explained(classifier.explain([t])[0], classifier.labels,
+                                          explain))
+                except TlcError:
+                    raise
+                except Exception as err:
+                    out.append((None, None, f"could not score: {str(err).splitlines()[0]}"))
+            return out
     try:
         labels, proba = classifier.score(texts)
         return [(lab, p, None) for lab, p in zip(labels, proba, strict=True)]
@@ -638,8 +689,15 @@ def _score_safely(classifier: Classifier, texts: list[str]) -> list:
         return out
 
 
+def _explained(e, labels: tuple[str, ...], k: int) -> tuple:
+    top = e.decisive(1)
+    return (e.label, np.array([e.probabilities[c] for c in labels], np.float32), None,
+            (" ".join(top[0].text.split()) if top else "", e.summary(k)))
+
+
 def _first_rows(out_fmt: str, block: list[tuple[Record, Any]], header: list[str],
-                classifier: Classifier, text_column: str, say: Callable[[str], None]) -> _Rows:
+                classifier: Classifier, text_column: str, say: Callable[[str], None],
+                explain: bool = False) -> _Rows:
     """The output's columns: a CSV/TSV header's (even when no data row follows it), else
     those of the first good row (else of the first row with fields)."""
     columns: list[str] | None = list(header) or None
@@ -654,14 +712,15 @@ def _first_rows(out_fmt: str, block: list[tuple[Record, Any]], header: list[str]
             if record.error is None:
                 break
     columns = columns or [text_column]
-    names = ["label", "error", *(f"p_{name}" for name in classifier.labels)]
+    names = ["label", "error", *(f"p_{name}" for name in classifier.labels),
+             *(EXPLAIN_COLUMNS if explain else ())]
     prefix = ""
     while any(f"{prefix}{n}" in columns for n in names):
         prefix += PREFIX
     if prefix:
         say(f"the input already has a column named like an output column: the output "
             f"columns are {prefix}label, {prefix}p_<label>, {prefix}error")
-    return _Rows(out_fmt, columns, classifier.labels, prefix)
+    return _Rows(out_fmt, columns, classifier.labels, prefix, explain=explain)
 
 
 def _write_block(pending, rows_writer: _Rows, output: _Output, summary: Summary) -> None:
@@ -669,8 +728,9 @@ def _write_block(pending, rows_writer: _Rows, output: _Output, summary: Summary)
     scored = iter(future.result() if future is not None else [])
     results, good, errors, examples = [], 0, Counter(), []
     for (record, _), item in zip(block, prepared, strict=True):
+        extra: tuple = ()
         if isinstance(item, str):
-            label, proba, error = next(scored)
+            label, proba, error, *extra = next(scored)
         else:
             label, proba, error = None, None, item[0]
         if error is None:
@@ -681,7 +741,7 @@ def _write_block(pending, rows_writer: _Rows, output: _Output, summary: Summary)
                 where = record.source if record.line is None else \
                     f"{record.source}:{record.line}"
                 examples.append(f"{where}: {error}")
-        results.append((label, proba, error))
+        results.append((label, proba, error, *extra))
     output.write(rows_writer.render(block, results))
     # counted only once written, so the counts always match the rows in the output
     summary.rows += len(block)

@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from tlc.errors import TlcError
 from tlc.metadata import read_metadata
 from tlc.session import model_sha256, open_session, read_model
 from tlc.text import model_text
+
+EXPLAIN_OUTPUTS = ("probabilities", "sentence_scores", "sentence_spans", "sentence_total")
 
 DEFAULT_BATCH_SIZE = 32
 """Texts per onnxruntime run. The network's intermediate tensors grow with the batch and
@@ -122,6 +125,8 @@ class Classifier:
         self.quantization: dict | None = meta.entry(self.metadata, meta.QUANTIZATION)
         self.validation: dict | None = meta.entry(self.metadata, meta.VALIDATION)
         self.tokenizer_sha256: str | None = self.metadata.get("tlc.tokenizer_sha256")
+        self.explains: bool = all(name in outputs for name in EXPLAIN_OUTPUTS)
+        """Whether the file has the sentence-score outputs of ``tlc export --explain``."""
         self._names = np.array(self.labels, dtype=object)
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -171,6 +176,62 @@ class Classifier:
         proba[order] = by_length                                   # back in input order
         labels = self._names[proba.argmax(axis=1)].tolist()
         return labels, proba
+
+    def explain(self, texts: Sequence[str]) -> list[Explanation]:
+        """Which sentences decided each text's label (a file from ``tlc export --explain``):
+        one :class:`Explanation` per text, in input order, with its label, probabilities and
+        sentences, each with its span in the text and its score, ``p(label | text) -
+        p(label | text without the sentence)``. Sentences past the model's grid are not
+        read, so they have no score (:attr:`Explanation.unscored`)."""
+        if not self.explains:
+            raise TlcError("this model file has no sentence-score outputs", path=self.path,
+                           hint="export the run again with `tlc export RUN --explain`")
+        texts = self._texts(texts)
+        if not texts:
+            return []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        chunks = self._chunks([texts[i] for i in order])
+        if len(chunks) == 1 or self.threads == 1:
+            parts = [self._run_explain(c) for c in chunks]
+        else:
+            parts = list(self._executor().map(self._run_explain, chunks))
+        flat = [e for part in parts for e in part]
+        out: list[Explanation | None] = [None] * len(texts)
+        for i, e in zip(order, flat, strict=True):
+            out[i] = e
+        return out  # type: ignore[return-value]
+
+    def _run_explain(self, chunk: list[str]) -> list[Explanation]:
+        texts = [model_text(t) for t in chunk]
+        feed = np.array(texts * 2 if len(texts) == 1 else texts, dtype=object)
+        proba, scores, spans, total = self._session.run(list(EXPLAIN_OUTPUTS), {"text": feed})
+        out = []
+        for i, text in enumerate(chunk):
+            best = int(proba[i].argmax())
+            sentences = []
+            for j in range(min(int(total[i]), spans.shape[1])):    # the sentences it read
+                start, end = (int(v) for v in spans[i, j])
+                sentences.append(Sentence(
+                    start, end, text[start:end] if start >= 0 else None,
+                    float(scores[i, j, best]),
+                    dict(zip(self.labels, scores[i, j].astype(float).tolist(), strict=True))))
+            out.append(Explanation(
+                text, self.labels[best],
+                dict(zip(self.labels, proba[i].astype(float).tolist(), strict=True)),
+                sentences, int(total[i]) - len(sentences)))
+        return out
+
+    def _texts(self, texts: Sequence[str]) -> list[str]:
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("texts must be a list of strings; for one text pass [text]")
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] is {type(t).__name__}, not str")
+        if self.truncate_chars is not None:
+            limit = self.truncate_chars
+            texts = [t if len(t) <= limit else t[:limit] for t in texts]
+        return texts
 
     def _chunks(self, texts: list[str]) -> list[list[str]]:
         # As many chunks as threads when the batch is small (at least 16 texts each, below
@@ -223,3 +284,42 @@ class Classifier:
         where = f"{str(self.path)!r}, " if self.path is not None else ""
         return (f"Classifier({where}labels={list(self.labels)}, threads={self.threads}, "
                 f"batch_size={self.batch_size})")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence the model read: ``text[start:end]`` (code point offsets into the text
+    as given; ``start`` and ``end`` are -1 and ``text`` None where the file could not place
+    it, see :mod:`tlc.export.explain`), its ``score`` for the predicted label and its
+    ``scores`` for every label: how much the probability drops when the sentence is
+    removed (negative: the text leans further that way without it)."""
+
+    start: int
+    end: int
+    text: str | None
+    score: float
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """:meth:`Classifier.explain`'s answer for one text. ``unscored``: sentences past the
+    model's grid (read by no one, so without a score); they follow the last scored one."""
+
+    text: str
+    label: str
+    probabilities: dict[str, float]
+    sentences: list[Sentence]
+    unscored: int
+
+    def decisive(self, k: int = 1) -> list[Sentence]:
+        """The ``k`` sentences whose removal lowers the label's probability most, most
+        decisive first (only those with a positive score)."""
+        ranked = sorted((s for s in self.sentences if s.score > 0 and s.text is not None),
+                        key=lambda s: -s.score)
+        return ranked[:k]
+
+    def summary(self, k: int = 3) -> str:
+        """The :meth:`decisive` ``k`` sentences, in text order, joined by " … "."""
+        chosen = sorted(self.decisive(k), key=lambda s: s.start)
+        return " … ".join(" ".join(s.text.split()) for s in chosen)

@@ -107,6 +107,7 @@ def token_coordinates(g: Nodes, terminal: np.ndarray, starts_word: np.ndarray,
     kept = node("Squeeze", [node("NonZero", [keep], "keep_nz"), zero], "kept")
     return {"doc": doc, "sentence_in_doc": sentence_in_doc,
             "token_in_sentence": token_in_sentence, "kept": kept, "n_docs": n_docs,
+            "sentence": sentence, "sentence_first": sentence_first, "word": word,
             "S": s_const, "T": t_const, "zero": zero, "one": one}
 
 
