@@ -36,9 +36,10 @@ BENCH = ROOT / "runs" / "bench"
 PARTS = {"SentencepieceTokenizer": "tokenizer (sentencepiece)",
          "StringRegexReplace": "tokenizer (clean-up regexes)",
          "FusedConv": "word convolution (+ ReLU)", "TopK": "k-max pooling (TopK)",
+         "ReduceMax": "max pooling (ReduceMax, k = 1)", "ReduceSum": "sums (wide part, mean)",
          "Conv": "sentence convolution", "ReorderInput": "sentence convolution",
          "ReorderOutput": "sentence convolution", "MatMul": "dense layers",
-         "Gemm": "dense layers", "Gather": "gathers (embedding, rows, sentence split)",
+         "Gemm": "dense layers", "Gather": "gathers (embedding, wide part, rows, sentence split)",
          "Transpose": "transposes"}
 
 
