@@ -56,8 +56,9 @@ def test_chunks_run_concurrently_and_keep_the_input_order(model):
     reference = Classifier.load(model, threads=1, batch_size=1000).predict_proba(texts)
     with Classifier.load(model, threads=4, batch_size=7) as clf:   # 43 chunks on 4 threads
         assert np.array_equal(clf.predict_proba(texts), reference)
-        assert clf._chunks(texts[:40]) == [texts[:7], texts[7:14], texts[14:21],
-                                           texts[21:28], texts[28:35], texts[35:40]]
+        # 40 short texts: 10 a thread's share, not 7 a run (short texts fill a run further)
+        assert clf._chunks(texts[:40]) == [texts[:10], texts[10:20], texts[20:30],
+                                           texts[30:40]]
     # a small batch is split across the threads, but not into slivers
     clf = Classifier.load(model, threads=2, batch_size=256)
     assert [len(c) for c in clf._chunks(texts[:100])] == [50, 50]
@@ -65,6 +66,24 @@ def test_chunks_run_concurrently_and_keep_the_input_order(model):
     assert [len(c) for c in clf._chunks(texts)] == [150, 150]
     clf.close()
     assert np.array_equal(clf.predict_proba(texts), reference)   # a closed one restarts
+
+
+def test_short_texts_share_a_run_long_ones_keep_batch_size(model):
+    """A run takes batch_size texts of ordinary length and up to 8 times as many short ones,
+    within batch_size x CHUNK_CHARS characters; the scores do not depend on the cut."""
+    from tlc.runtime.classifier import CHUNK_CHARS, CHUNK_GROWTH
+
+    clf = Classifier.load(model, threads=1, batch_size=4)
+    long = ["word " * (CHUNK_CHARS // 4)] * 12              # 1.25 x CHUNK_CHARS each
+    assert [len(c) for c in clf._chunks(long)] == [4, 4, 4]
+    short = ["tiny."] * 100
+    assert [len(c) for c in clf._chunks(short)] == [4 * CHUNK_GROWTH] * 3 + [4]
+    half = ["x" * (CHUNK_CHARS // 2 - 1)] * 20                # twice as many fit a run
+    assert [len(c) for c in clf._chunks(half)] == [8, 8, 4]
+    texts = short[:30] + half + long
+    np.testing.assert_array_equal(
+        clf.predict_proba(texts), Classifier.load(model, threads=1, batch_size=1000)
+        .predict_proba(texts))
 
 
 def test_texts_of_similar_length_share_a_chunk_and_come_back_in_input_order(model):
@@ -82,8 +101,13 @@ def test_texts_of_similar_length_share_a_chunk_and_come_back_in_input_order(mode
     clf._run = spy
     proba = clf.predict_proba(texts)
     clf.close()
-    assert sorted(len(c) for c in seen) == [8] + [16] * 12
+    from tlc.runtime.classifier import CHUNK_CHARS
+
     lengths = sorted(seen, key=min)
+    assert sum(len(c) for c in seen) == 200 and len(seen) < 200 // 16   # short ones share
+    for c in lengths[:-1]:          # 16 texts, or more only while within the budget
+        assert len(c) >= 16 and (len(c) == 16 or sum(c) <= 16 * CHUNK_CHARS)
+        assert len(c) <= 100                                          # a thread's share
     assert all(c == sorted(c) for c in lengths)                       # sorted inside a chunk
     assert all(a[-1] <= b[0] for a, b in zip(lengths[:-1], lengths[1:], strict=True))
     alone = np.concatenate([run([t]) for t in texts])

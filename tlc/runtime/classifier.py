@@ -30,6 +30,12 @@ from tlc.text import model_text
 EXPLAIN_OUTPUTS = ("probabilities", "sentence_scores", "sentence_spans", "sentence_total")
 
 DEFAULT_BATCH_SIZE = 32
+CHUNK_CHARS = 1000
+"""Characters per text a chunk of ``batch_size`` texts is sized for (an IMDB review is about
+1,300): shorter texts share a chunk, up to ``CHUNK_GROWTH`` times as many. On 6,000 Amazon test
+reviews (about 400 characters each), runs of 32 texts scored 8,061 reviews/s and runs of 256
+11,237 (IMDB: 4,569 and 4,902; 2 threads, while another job ran)."""
+CHUNK_GROWTH = 8
 """Texts per onnxruntime run. The network's intermediate tensors grow with the batch and
 onnxruntime's memory arena keeps the largest it has seen. Measured with the IMDB int8 model
 on 2,000 test reviews sorted by length, documents per CPU-second of one single-threaded
@@ -65,7 +71,8 @@ class Classifier:
     array([[0.03, 0.97]], dtype=float32)
 
     ``threads`` (default: every core) is how many chunks of a batch run at once;
-    ``batch_size`` (default 32) is the most texts one onnxruntime run gets;
+    ``batch_size`` (default 32) is how many texts of ordinary length one onnxruntime run gets
+    (short texts go up to 8 times as many to a run, see :data:`CHUNK_CHARS`);
     ``truncate_chars`` (default 100,000) cuts longer texts first (None: never cut).
     The model's metadata is available as attributes (``labels``, ``version``, ``config``,
     ``evaluation``, ``quantization``, ``validation``, ``tokenizer_sha256``,
@@ -234,11 +241,29 @@ class Classifier:
         return texts
 
     def _chunks(self, texts: list[str]) -> list[list[str]]:
-        # As many chunks as threads when the batch is small (at least 16 texts each, below
-        # which the per-run overhead shows), never more than batch_size texts in one.
+        """Consecutive runs of ``texts`` (sorted by length) for one onnxruntime run each.
+
+        As many chunks as threads when the batch is small (at least 16 texts each, below
+        which the per-run overhead shows); otherwise ``batch_size`` texts, or more of them
+        while they are short: a chunk grows past ``batch_size`` texts while it holds at most
+        ``batch_size * CHUNK_CHARS`` characters, up to ``CHUNK_GROWTH`` times as many texts
+        (and never past an equal share per thread), so the fixed work of a run is spread
+        over more short texts."""
         n = len(texts)
         size = min(self.batch_size, max(16, -(-n // self.threads)))
-        return [texts[i : i + size] for i in range(0, n, size)]
+        if size < self.batch_size:
+            return [texts[i : i + size] for i in range(0, n, size)]
+        most = min(self.batch_size * CHUNK_GROWTH, max(self.batch_size, -(-n // self.threads)))
+        budget = self.batch_size * CHUNK_CHARS
+        chunks, start, chars = [], 0, 0
+        for i, text in enumerate(texts):
+            held = i - start
+            if held >= self.batch_size and (held >= most or chars + len(text) > budget):
+                chunks.append(texts[start:i])
+                start, chars = i, 0
+            chars += len(text)
+        chunks.append(texts[start:])
+        return chunks
 
     def _run(self, chunk: list[str]) -> np.ndarray:
         texts = [model_text(t) for t in chunk]
