@@ -159,17 +159,9 @@ class Classifier:
 
     def score(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """Labels and probabilities together (one pass)."""
-        if isinstance(texts, (str, bytes)):
-            raise TypeError("texts must be a list of strings; for one text pass [text]")
-        texts = list(texts)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"texts[{i}] is {type(t).__name__}, not str")
+        texts = self._texts(texts)
         if not texts:
             return [], np.zeros((0, len(self.labels)), dtype=np.float32)
-        if self.truncate_chars is not None:
-            limit = self.truncate_chars
-            texts = [t if len(t) <= limit else t[:limit] for t in texts]
         # Texts of similar length go into the same chunk: the graph's work follows the longest
         # text of a run (see tlc.export.packed), so a short review never waits on a long one.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -229,6 +221,7 @@ class Classifier:
         return out
 
     def _texts(self, texts: Sequence[str]) -> list[str]:
+        """The texts as a list, checked, each cut to ``truncate_chars``."""
         if isinstance(texts, (str, bytes)):
             raise TypeError("texts must be a list of strings; for one text pass [text]")
         texts = list(texts)
