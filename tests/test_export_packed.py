@@ -220,3 +220,9 @@ def test_quantised_wide_table_keeps_its_columns_and_folds(tokenizer, texts):
     got = run(open_session(compact(quantised).SerializeToString()), texts)
     assert np.abs(got - float_p).max() < 0.05
     assert (got.argmax(1) == float_p.argmax(1)).mean() > 0.9
+    # the fixed-grid graph (tf2onnx's names) gets the same codes: --ids-input, parity.py
+    grid = compact(text_classifier(network_to_onnx(model, 4, 10), tok, ["a", "b", "c"]))
+    grid_q, grid_report = quantize_weights(grid)
+    assert {w["kind"] for w in grid_report["weights"]} == set(kinds)
+    np.testing.assert_allclose(run(open_session(compact(grid_q).SerializeToString()), texts),
+                               got, rtol=0, atol=1e-5)

@@ -36,7 +36,31 @@ def network_to_onnx(model, sentences: int, tokens: int, opset: int = 17):
         raise TlcError(f"tf2onnx could not convert the network: {type(err).__name__}: {err}",
                        hint="the model holds a layer or op without an ONNX conversion; "
                        "models built by tlc convert, so check custom changes") from None
-    return topk_before_transpose(proto)
+    return _name_wide_table(topk_before_transpose(proto), model)
+
+
+def _name_wide_table(proto, model):
+    """Give the wide part's table the name :mod:`.quantize` knows it by (tf2onnx names it
+    after the layer's variable): found by its values, it is the one Gather table of its
+    shape. Without it the quantiser took it for a second embedding."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    from .quantize import WIDE_TABLE
+
+    try:
+        table = np.asarray(model.get_layer("wide").get_weights()[0], np.float32)
+    except ValueError:
+        return proto
+    graph = proto.graph
+    for tensor in graph.initializer:
+        if tuple(tensor.dims) == table.shape and np.array_equal(
+                numpy_helper.to_array(tensor), table):
+            old, tensor.name = tensor.name, f"net/{WIDE_TABLE}"
+            for node in graph.node:
+                node.input[:] = [tensor.name if x == old else x for x in node.input]
+            break
+    return proto
 
 
 def topk_before_transpose(proto):
