@@ -32,6 +32,10 @@ RUNS = [
     ("t1250-w-s0", "1,250 IMDB labels (seed 0) from imdb-0-self-w", "imdb_test"),
     ("t100-w-s0", "100 IMDB labels (seed 0) from imdb-0-self-w", "imdb_test"),
     ("amazon-k1f64-w300d5", "the chosen source as is on IMDB (0 labels)", "imdb_test"),
+    ("imdb-0-self-bal", "0 IMDB labels: amazon-k1f64-w300d5 self-trained, prior balanced",
+     "imdb_test"),
+    ("t1250-bal-s0", "1,250 IMDB labels (seed 0) from imdb-0-self-bal", "imdb_test"),
+    ("t100-bal-s0", "100 IMDB labels (seed 0) from imdb-0-self-bal", "imdb_test"),
     ("t25k-w-lr1e3", "25,000 IMDB labels from amazon-k1f64-w300d5, learning rate 1e-3",
      "imdb_test"),
     ("t25k-w-newhead", "25,000 IMDB labels from amazon-k1f64-w300d5, a new head (wide part "
