@@ -36,6 +36,12 @@ RUNS = [
      "imdb_test"),
     ("t1250-bal-s0", "1,250 IMDB labels (seed 0) from imdb-0-self-bal", "imdb_test"),
     ("t100-bal-s0", "100 IMDB labels (seed 0) from imdb-0-self-bal", "imdb_test"),
+    ("t1250-src-s0", "1,250 IMDB labels (seed 0) from the source, embedding frozen, 1e-4",
+     "imdb_test"),
+    ("t1250-bal-lr1e3-s0", "1,250 IMDB labels (seed 0) from imdb-0-self-bal, all trainable, "
+     "1e-3", "imdb_test"),
+    ("t100-bal-lr1e3-s0", "100 IMDB labels (seed 0) from imdb-0-self-bal, all trainable, 1e-3",
+     "imdb_test"),
     ("t25k-w-lr1e3", "25,000 IMDB labels from amazon-k1f64-w300d5, learning rate 1e-3",
      "imdb_test"),
     ("t25k-w-newhead", "25,000 IMDB labels from amazon-k1f64-w300d5, a new head (wide part "
