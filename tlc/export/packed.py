@@ -462,10 +462,9 @@ class WideScores:
         self.hash = g.const("wide/hash", np.array(WIDE_HASH, np.int64))
         self.buckets = g.const("wide/buckets", np.array(buckets, np.int64))
         self.vocab = g.const("wide/vocab", np.array(len(table) - buckets, np.int64))
-        self.zero = g.const("wide/zero", np.array([0], np.int64))
-        self.one = g.const("wide/one", np.array([1], np.int64))
-        self.minus1 = g.const("wide/minus1", np.array([-1], np.int64))
-        self.big = g.const("wide/big", np.array([np.iinfo(np.int64).max], np.int64))
+        # the int64[1] constants token_coordinates already put in the graph
+        self.zero, self.one = g.name("zero"), g.name("one")
+        self.minus1, self.big = g.name("minus1"), g.name("big")
         self.width = table.shape[1]
 
     def sentence_sums(self, cells: str, tag: str) -> str:
