@@ -103,12 +103,13 @@ SCRATCH: list[str] = [*MODEL]
 # At 100 and 1,250 labels the wide network may want everything trainable at 1e-3 (seed 0 at
 # 1,250: validation 88.03% vs 85.64% frozen at 1e-4, test 86.73% vs 84.73%; model_search.json).
 TRANSFER_SMALL_ALL = ["--set", "transfer.freeze=[]", "--set", "training.learning_rate=0.001"]
+# Starts the first table on this network ranked last on validation (seed 0, 1,250 labels:
+# the source frozen at 1e-4, 84.83%; the self-trained model at 25,000 labels, which the old
+# network's table never chose) are left out so that the table fits in its three hours.
 START = {
-    100: {"self": TRANSFER_SMALL, "source": TRANSFER_SMALL,
-          "self+all-lr1e-3": TRANSFER_SMALL_ALL},
-    1250: {"self": TRANSFER_SMALL, "source": TRANSFER_SMALL,
-           "self+all-lr1e-3": TRANSFER_SMALL_ALL},
-    25000: {"source": TRANSFER_LARGE, "self": TRANSFER_LARGE,
+    100: {"self": TRANSFER_SMALL, "self+all-lr1e-3": TRANSFER_SMALL_ALL},
+    1250: {"self": TRANSFER_SMALL, "self+all-lr1e-3": TRANSFER_SMALL_ALL},
+    25000: {"source": TRANSFER_LARGE,
             "source+lr1e-3": [*TRANSFER_LARGE, "--set", "training.learning_rate=0.001"]},
 }
 # Stage 2, a second round of self-training on stage 1's winner, with the fine-tuned model as
@@ -119,9 +120,10 @@ ROUND2 = ["--unlabelled", "imdb:unsup", "--set", "self_training.fraction=0.5",
           "--set", "self_training.prior=labels",
           "--set", "training.epochs=3", "--set", "training.patience=0",
           "--set", "transfer.freeze=[]", "--set", "training.learning_rate=0.0003"]
+# The 32x64 grid (a round reading longer reviews) was a second candidate; it costs 6 runs,
+# about 20 minutes, and is left out for the same three hours.
 ROUND2_GRIDS = {
     "24x48": ["--set", "tokenizer.max_sentences=24", "--set", "tokenizer.max_tokens=48"],
-    "32x64": ["--set", "tokenizer.max_sentences=32", "--set", "tokenizer.max_tokens=64"],
 }
 ROUND2_BUDGETS = (100, 1250)
 SELECTION = (
