@@ -377,23 +377,6 @@ def tokenizer_encode(
 # ------------------------------------------------------------------------------ train
 
 
-def _vectors_file(value: Path, data_dir: Path | None) -> Path:
-    """A vector file by path, or by the name `tlc data fetch glove.6B` stored it under."""
-    if value.exists():
-        return value
-    from tlc.data.dataset import resolve_data_dir
-
-    folder = resolve_data_dir(data_dir) / "glove"
-    for candidate in (folder / f"{value.name}.txt.gz", folder / f"{value.name}.txt",
-                      folder / value.name):
-        if candidate.is_file():
-            return candidate
-    raise DataError("word-vector file not found (not a path, nor a fetched GloVe file in "
-                    f"{folder})", path=value,
-                    hint="give the file's path, or fetch it: tlc data fetch glove.6B --dim 50 "
-                    "(then --init-vectors glove.6B.50d)")
-
-
 @app.command("train")
 @_friendly
 def train_cmd(
@@ -447,39 +430,22 @@ def train_cmd(
       tlc train --data amazon --out runs/amazon\n
       tlc train --data imdb --labels 1250 --init runs/amazon --out runs/imdb-1250
     """
-    from tlc.train.config import RunConfig
-    from tlc.train.pipeline import train
+    from tlc.train.pipeline import assemble_config, train
 
-    config = RunConfig.load(config_file) if config_file else RunConfig()
-    if init is not None and config_file is None:
-        # A transfer keeps the source's vocabulary and grid unless told otherwise.
-        from tlc.train.run import load_run
-
-        config = config.replace(
-            tokenizer=load_run(init, purpose="start a transfer from",
-                               option="--init").config.tokenizer.to_dict())
     direct: list[str] = []
     if data is not None:
         direct.append(f"data.train={json.dumps(data)}")
     if labels is not None:
         direct.append(f"data.labels={labels}")
-    if init is not None:
-        direct.append(f"transfer.init={json.dumps(str(init))}")
-    if init_vectors is not None:
-        init_vectors = _vectors_file(init_vectors, data_dir)
-        direct.append(f"transfer.init_vectors={json.dumps(str(init_vectors))}")
     if tokenizer is not None:
         direct.append(f"transfer.tokenizer={json.dumps(str(tokenizer))}")
     if unlabelled:
         direct.append(f"self_training.unlabelled={json.dumps(unlabelled)}")
     if seed is not None:
         direct.append(f"training.seed={seed}")
-    config = config.override(direct + list(sets or []))
-    if init_vectors is not None and not any(s.startswith("model.embedding_dim=")
-                                            for s in sets or []):
-        from tlc.train.vectors import vector_dim
-
-        config = config.replace(model={"embedding_dim": vector_dim(init_vectors)})
+    config = assemble_config(direct + list(sets or []), config_file=config_file,
+                             init=None if init is None else str(init),
+                             init_vectors=init_vectors, data_dir=data_dir)
     run = train(config, out, data_dir=data_dir, force=force, resume=resume, quiet=quiet,
                 devices=devices)
     summary = run.info["training"]

@@ -11,6 +11,7 @@ import lzma
 import os
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +23,24 @@ WORD_START = "\u2581"
 
 # What a damaged or truncated compressed file raises while it is read.
 _DECOMPRESS_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
+
+
+def vectors_file(value: str | os.PathLike[str], data_dir=None) -> Path:
+    """A vector file by path, or by the name `tlc data fetch glove.6B` stored it under."""
+    value = Path(value)
+    if value.exists():
+        return value
+    from tlc.data.dataset import resolve_data_dir
+
+    folder = resolve_data_dir(data_dir) / "glove"
+    for candidate in (folder / f"{value.name}.txt.gz", folder / f"{value.name}.txt",
+                      folder / value.name):
+        if candidate.is_file():
+            return candidate
+    raise DataError("word-vector file not found (not a path, nor a fetched GloVe file in "
+                    f"{folder})", path=value,
+                    hint="give the file's path, or fetch it: tlc data fetch glove.6B --dim 50 "
+                    "(then --init-vectors glove.6B.50d)")
 
 
 def _is_header(parts: list[str]) -> bool:
