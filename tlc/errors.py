@@ -43,6 +43,10 @@ class DataError(TlcError):
     """Bad or missing input data: a file, a column, a row, a label set."""
 
 
+class NotFittedError(TlcError):
+    """A :class:`tlc.TextClassifier` used before ``fit`` or ``load`` gave it a model."""
+
+
 class FetchError(TlcError):
     """A download or conversion of a registry data set failed."""
 

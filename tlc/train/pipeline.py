@@ -1,12 +1,16 @@
 """``tlc train`` end to end: data -> tokenizer -> grids -> model (+ transfer) -> fit -> run folder.
 
 The steps run in the project's one direction of data flow; each is a small function so the
-seed-table benchmark and the tests can drive them without the command line.
+seed-table benchmark and the tests can drive them without the command line. The training data
+comes from the file ``data.train`` names (``tlc train --data``) or, from the Python API
+(:class:`tlc.TextClassifier`), as lists in memory (:mod:`.memory`); both go through
+:func:`train`, and differ only in where the rows are read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import resource
 import shutil
 import sys
@@ -25,6 +29,7 @@ from ..ownership import OutputLock, entry_name, listing
 from ..tokenizer import Tokenizer
 from . import seed_everything
 from .config import RunConfig
+from .memory import MemoryData, is_memory_source, write_held_out
 from .run import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -56,10 +61,19 @@ class Split:
     labels: list[str]
 
 
+def _no_file(train: str) -> None:
+    if not train:
+        raise TlcError("no training data given", hint="pass --data NAME or PATH")
+    if is_memory_source(train):
+        raise TlcError(f"data.train is {train}: this configuration's run was trained on texts "
+                       "given in memory (the Python API), so there is no file to read",
+                       hint="pass --data NAME or PATH, or train from Python with "
+                       "TextClassifier.fit(texts, labels)")
+
+
 def load_training_split(config: RunConfig, data_dir) -> Split:
     d = config.data
-    if not d.train:
-        raise TlcError("no training data given", hint="pass --data NAME or PATH")
+    _no_file(d.train)
     name, split = parse_source(d.train)
     ds = open_dataset(name, data_dir, d.format)
     examples = ds.load(split or "train", text_column=d.text_column,
@@ -104,6 +118,60 @@ def choose_rows(labels: list[str], config: RunConfig, source: str) -> tuple[np.n
     return rows[train], rows[valid]
 
 
+def training_rows(config: RunConfig, data_dir, memory: MemoryData | None
+                  ) -> tuple[Split, np.ndarray, np.ndarray]:
+    """(every labelled row, training rows, validation rows): read from data.train, or the
+    rows given in memory. A validation set given in memory is appended after the training
+    rows and takes the place of the split carved from the budget."""
+    if memory is None:
+        split = load_training_split(config, data_dir)
+        return split, *choose_rows(split.labels, config, config.data.train)
+    if memory.skipped:
+        parts = ", ".join(f"{n} {why}" for why, n in memory.skipped.most_common())
+        print(f"skipped {sum(memory.skipped.values()):,} bad items ({parts})", file=sys.stderr)
+    source = config.data.train
+    if memory.validation is None:
+        return Split(memory.texts, memory.labels), *choose_rows(memory.labels, config, source)
+    train_rows, _ = choose_rows(memory.labels, config.replace(data={"valid_fraction": 0.0}),
+                                source)
+    texts, labels = memory.validation
+    n = len(memory.texts)
+    return (Split(memory.texts + texts, memory.labels + labels), train_rows,
+            np.arange(n, n + len(texts)))
+
+
+def assemble_config(assignments: list[str], *, config_file: str | Path | None = None,
+                    init: str | None = None, init_vectors: str | Path | None = None,
+                    data_dir=None, init_option: str = "--init") -> RunConfig:
+    """The configuration `tlc train` and ``TextClassifier.fit`` train with: a file's
+    settings (or the defaults); for a transfer (``init``: a run folder or a bundled base's
+    name) the source's vocabulary and grid, unless a file says otherwise; ``init_vectors``
+    (a path, or a fetched GloVe file's name); then ``assignments`` (``section.key=value``)
+    in order. Word vectors set model.embedding_dim to their width unless an assignment
+    sets it. ``init_option`` names where ``init`` came from, for the messages."""
+    config = RunConfig.load(config_file) if config_file else RunConfig()
+    direct: list[str] = []
+    if init is not None:
+        if config_file is None:
+            from ..bases import load_base
+
+            source, _ = load_base(init, option=init_option)
+            config = config.replace(tokenizer=source.config.tokenizer.to_dict())
+        direct.append(f"transfer.init={json.dumps(str(init))}")
+    if init_vectors is not None:
+        from .vectors import vectors_file
+
+        init_vectors = vectors_file(init_vectors, data_dir)
+        direct.append(f"transfer.init_vectors={json.dumps(str(init_vectors))}")
+    config = config.override(direct + list(assignments))
+    if init_vectors is not None and not any(a.strip().startswith("model.embedding_dim=")
+                                            for a in assignments):
+        from .vectors import vector_dim
+
+        config = config.replace(model={"embedding_dim": vector_dim(init_vectors)})
+    return config
+
+
 def prepare_tokenizer(config: RunConfig, source: Run | None, texts: list[str], data_dir,
                       quiet: bool) -> Tokenizer:
     """The source's vocabulary when transferring (no word goes missing between domains), a
@@ -124,14 +192,15 @@ def prepare_tokenizer(config: RunConfig, source: Run | None, texts: list[str], d
     return Tokenizer(base.model_proto, type(grid).from_dict(merged))
 
 
-def check_sources(config: RunConfig, data_dir) -> None:
+def check_sources(config: RunConfig, data_dir, memory: MemoryData | None = None) -> None:
     """Every data set the run will read exists, with the split it names: a mistyped --data
-    or --unlabelled is reported before anything is written or TensorFlow starts."""
+    or --unlabelled is reported before anything is written or TensorFlow starts (``memory``:
+    the training rows were given in memory, so data.train names no file)."""
     d = config.data
-    if not d.train:
-        raise TlcError("no training data given", hint="pass --data NAME or PATH")
-    name, split = parse_source(d.train)
-    open_dataset(name, data_dir, d.format).path(split or "train")
+    if memory is None:
+        _no_file(d.train)
+        name, split = parse_source(d.train)
+        open_dataset(name, data_dir, d.format).path(split or "train")
     for spec in [*config.self_training.unlabelled, *d.tokenizer_text]:
         name, split = parse_source(spec)
         ds = open_dataset(name, data_dir)
@@ -192,32 +261,47 @@ def prepare_out(out: Path, *, force: bool, resume: bool) -> bool:
     return False
 
 
-def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = False,
-          resume: bool = False, quiet: bool = False, devices: int | None = None) -> Run:
+def train(config: RunConfig, out: str | Path, *, memory: MemoryData | None = None,
+          data_dir=None, force: bool = False, resume: bool = False, quiet: bool = False,
+          devices: int | None = None) -> Run:
     """Train a run into ``out`` and return it. Settings errors are found before anything is
     written; a failure before the first checkpoint leaves nothing of this run behind. The
     run folder is locked (``.NAME.lock`` beside it) from before it is touched to the end: a
     second ``tlc train`` into it is refused at once. ``devices``: how many local accelerators
-    to train on under JAX (None: all; see :mod:`.distribute`)."""
+    to train on under JAX (None: all; see :mod:`.distribute`).
+
+    ``memory``: the training rows (and any validation rows and unlabelled text) given in
+    memory instead of the file data.train names; data.train then records them as
+    ``<memory: N rows>``, and the run keeps its held-out text for the export guard."""
     out = Path(out)
     started = time.perf_counter()
-    source = (load_run(config.transfer.init, purpose="start a transfer from", option="--init")
-              if config.transfer.init else None)
+    if memory is not None:
+        if config.data.train and not is_memory_source(config.data.train):
+            raise TlcError(f"data.train names a file ({config.data.train}), but the training "
+                           "rows were given in memory", hint="give the rows one way: drop "
+                           "data.train from the settings, or train on the file")
+        config = config.replace(data={"train": memory.describe()})
+    source, base_name = None, None
+    if config.transfer.init:
+        from ..bases import load_base
+
+        source, base_name = load_base(config.transfer.init, option="--init")
     if source is not None:
         from .model import inherit_model
 
         config = config.replace(
             model=inherit_model(config.model, source.config.model).to_dict())
     st = config.self_training
-    if st.unlabelled and source is None:
+    unlabelled = bool(st.unlabelled or (memory is not None and memory.unlabelled))
+    if unlabelled and source is None:
         raise TlcError("self-training needs a source run to label the unlabelled text",
                        hint="pass --init RUN together with --unlabelled")
-    if config.data.labels == 0 and not st.unlabelled:
+    if config.data.labels == 0 and not unlabelled:
         raise DataError("nothing to train on: the label budget is 0 and no unlabelled text was "
                         "given", path=config.data.train,
                         hint="evaluate the source run directly (`tlc evaluate SOURCE DATA`), "
                         "or pass --unlabelled NAME:SPLIT to self-train on pseudo-labels")
-    check_sources(config, data_dir)
+    check_sources(config, data_dir, memory)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)  # the lock file goes beside the run
     except OSError as err:
@@ -229,7 +313,8 @@ def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = Fa
         resuming = prepare_out(out, force=force, resume=resume)
         try:
             return _train(config, out, source, resuming, data_dir=data_dir, quiet=quiet,
-                          started=started, devices=devices)
+                          started=started, devices=devices, memory=memory,
+                          base_name=base_name)
         except BaseException as err:
             # A run that failed before its first checkpoint has nothing worth resuming:
             # remove what it wrote (and the folder, if this run made it and nothing else is
@@ -247,7 +332,8 @@ def train(config: RunConfig, out: str | Path, *, data_dir=None, force: bool = Fa
 
 
 def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, data_dir,
-           quiet: bool, started: float, devices: int | None = None) -> Run:
+           quiet: bool, started: float, devices: int | None = None,
+           memory: MemoryData | None = None, base_name: str | None = None) -> Run:
     from . import import_keras
     from .distribute import place
 
@@ -262,11 +348,13 @@ def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, 
     placement = place(devices, config.training.batch_size)
     with placement.scope():  # models built or loaded here live on every device
         return _train_placed(config, out, source, resuming, data_dir=data_dir, quiet=quiet,
-                             started=started, keras=keras, placement=placement)
+                             started=started, keras=keras, placement=placement,
+                             memory=memory, base_name=base_name)
 
 
 def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bool, *,
-                  data_dir, quiet: bool, started: float, keras, placement) -> Run:
+                  data_dir, quiet: bool, started: float, keras, placement,
+                  memory: MemoryData | None = None, base_name: str | None = None) -> Run:
     from .model import build_model
     from .trainer import Trainer, TrainingData
     from .transfer import (
@@ -280,9 +368,8 @@ def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bo
     from .vectors import embedding_from_vectors, load_vectors
 
     # -- data ------------------------------------------------------------------------------
-    split = load_training_split(config, data_dir)
+    split, train_rows, valid_rows = training_rows(config, data_dir, memory)
     source_name = config.data.train
-    train_rows, valid_rows = choose_rows(split.labels, config, source_name)
     if source is not None:
         labels = LabelSet(tuple(source.labels))
         target = LabelSet.from_labels(split.labels, source=source_name)
@@ -329,11 +416,12 @@ def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bo
     st = config.self_training
     n_pseudo = 0
     plan = source_valid = grids = None
-    if st.unlabelled:
+    given = memory.unlabelled if memory is not None else []
+    if st.unlabelled or given:
         if not reuse_head:
             raise TlcError("self-training needs the source to predict the target's labels, "
                            "but the label sets differ", hint="leave out --unlabelled")
-        texts = load_texts(st.unlabelled, config, data_dir)
+        texts = load_texts(st.unlabelled, config, data_dir) + given
         _say(f"self-training: the source run labels {len(texts):,} unlabelled documents", quiet)
         grids = tokenizer.encode_grid(texts)
         # The teacher is the source network on this run's grid (the grid may differ from
@@ -424,16 +512,25 @@ def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bo
         proba = placement.predict(model, valid_x)
         validation = classification_report(valid_y, proba, list(labels.names))
     model.save(out / MODEL_FILE)
+    data_info = {"train": source_name, "train_rows": int(len(train_rows)),
+                 "valid_rows": int(len(valid_rows)), "pseudo_labelled_rows": n_pseudo}
+    if memory is not None:
+        data_info.update(memory.record())
+        write_held_out(out, split.texts, split.labels, train_rows, given)
+    init_info = None
+    if source is not None:
+        init_info = {"run": str(source.path), "tokenizer_sha256": source.tokenizer.sha256,
+                     "head": "reused" if reuse_head else "new"}
+        if base_name is not None:
+            init_info["base"] = base_name
     info = {
         "format": RUN_FORMAT,
         "tlc_version": __version__,
         "keras_version": keras.__version__,
         "backend": keras.backend.backend(),
         "labels": list(labels.names),
-        "data": {"train": source_name, "train_rows": int(len(train_rows)),
-                 "valid_rows": int(len(valid_rows)), "pseudo_labelled_rows": n_pseudo},
-        "init": ({"run": str(source.path), "tokenizer_sha256": source.tokenizer.sha256,
-                  "head": "reused" if reuse_head else "new"} if source else None),
+        "data": data_info,
+        "init": init_info,
         "tokenizer_sha256": tokenizer.sha256,
         "training": {**progress.to_dict(), "seconds": time.perf_counter() - started,
                      "peak_memory_mb": peak_memory_mb()},

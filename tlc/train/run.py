@@ -5,6 +5,8 @@
     RUN/model.keras     the Keras model (custom layers load with safe_mode=True)
     RUN/run.json        written last: labels, versions, training summary, validation report
     RUN/.tlc-run        written first: marks the folder as a tlc run (tlc version, when)
+    RUN/held_out.json.gz  only for a run trained from memory (the Python API): the text the
+                        export guard compares on, since no data file holds it
 
 A folder without ``run.json`` is unfinished (interrupted, or still training): it can be resumed
 with ``--resume`` but not used as a source or evaluated.
@@ -41,6 +43,9 @@ RUN_MARKER = ".tlc-run"
 CHECKPOINT_DIR = "checkpoint"   # written by the trainer while a run is unfinished
 PROGRESS_FILE = "progress.json"
 EVAL_DIR = "eval"
+# A run trained on texts given in memory keeps the export guard's held-out text here (its
+# data came from no file the exporter could read again; see :mod:`.memory`).
+HELD_OUT_FILE = "held_out.json.gz"
 # Everything tlc writes into a run folder, and what each of its sub-folders may hold.
 # command.json is benchmarks/seed_table.py's note of the arguments that made the run;
 # .tmp-* are write_json's and the checkpoint's half-written files.
@@ -48,6 +53,7 @@ _TEMP = ".tmp-"
 DAMAGED = "the run folder is damaged or incomplete: train it again (`tlc train ... --force`)"
 RUN_ENTRIES: dict[str, Callable[[str], bool] | None] = {
     RUN_MARKER: None, CONFIG_FILE: None, RUN_FILE: None, MODEL_FILE: None, "command.json": None,
+    HELD_OUT_FILE: None,
     TOKENIZER_DIR: lambda n: n in ("tokenizer.model", "tokenizer.json"),
     CHECKPOINT_DIR: lambda n: n in ("last.keras", "best-weights.npz", "progress.json")
     or n.startswith(_TEMP),
