@@ -123,21 +123,33 @@ def held_out(run, data_dir, limit: int, seed: int = 0) -> Sample:
     """Text the run never trained on, with its labels: the training split minus the run's
     training rows (its validation rows and, under a label budget, every row outside it);
     then, while fewer than ``limit``, text for the agreement check alone
-    (:func:`agreement_text`): 99.5% agreement on 100 documents is one document."""
+    (:func:`agreement_text`): 99.5% agreement on 100 documents is one document.
+
+    A run trained on texts given in memory has no data file to read them from: it kept a
+    sample of them in its folder (:mod:`tlc.train.memory`), read here instead."""
+    from ..train.memory import read_held_out
     from ..train.pipeline import choose_rows, load_training_split
 
-    split = load_training_split(run.config, data_dir)
-    train_rows, _ = choose_rows(split.labels, run.config, run.config.data.train)
-    rows = np.setdiff1d(np.arange(len(split.texts)), train_rows)
+    stored = read_held_out(run)
+    if stored is None:
+        split = load_training_split(run.config, data_dir)
+        train_rows, _ = choose_rows(split.labels, run.config, run.config.data.train)
+        all_texts, all_labels = split.texts, split.labels
+        rows = np.setdiff1d(np.arange(len(split.texts)), train_rows)
+        training, unlabelled = [split.texts[i] for i in train_rows], []
+    else:
+        all_texts, all_labels = stored.texts, stored.labels
+        rows = np.arange(len(stored.texts))
+        training, unlabelled = stored.training, stored.unlabelled
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(rows, size=min(limit, len(rows)), replace=False))
-    texts = [split.texts[i] for i in pick]
-    labels = _label_indices(run, [split.labels[i] for i in pick])
+    texts = [all_texts[i] for i in pick]
+    labels = _label_indices(run, [all_labels[i] for i in pick])
     parts = [{"data": f"{run.config.data.train} (held-out rows)", "documents": len(texts),
               "labelled": True}] if len(texts) else []
     if len(texts) < limit:
-        extra, extra_parts = agreement_text(run, data_dir, [split.texts[i] for i in train_rows],
-                                            limit - len(texts), seed, held=texts)
+        extra, extra_parts = agreement_text(run, data_dir, training, limit - len(texts), seed,
+                                            held=texts, unlabelled=unlabelled)
         texts += extra
         labels = np.concatenate([labels, np.full(len(extra), -1, np.int64)])
         parts += extra_parts
@@ -149,10 +161,12 @@ def held_out(run, data_dir, limit: int, seed: int = 0) -> Sample:
 
 
 def agreement_text(run, data_dir, training_texts: list[str], limit: int, seed: int = 0,
-                   held: list[str] = ()) -> tuple[list[str], list[dict[str, Any]]]:
+                   held: list[str] = (), unlabelled: list[str] = ()
+                   ) -> tuple[list[str], list[dict[str, Any]]]:
     """Up to ``limit`` texts without labels for the agreement check, in this order: the
     unlabelled text the run's configuration names (self_training.unlabelled,
-    data.tokenizer_text), the run's own training text, and, while still fewer, passages of
+    data.tokenizer_text), ``unlabelled`` (what a run trained from memory self-trained on),
+    the run's own training text, and, while still fewer, passages of
     three sentences of them and of ``held`` (the held-out texts). Training text
     is fine here: the check compares two versions of the same model, not the model with the
     truth. Returns (texts, where they came from)."""
@@ -179,6 +193,7 @@ def agreement_text(run, data_dir, training_texts: list[str], limit: int, seed: i
             take(load_texts([spec], config, data_dir), f"{spec} (unlabelled)")
         except TlcError:   # moved or deleted since training: the other text still serves
             continue
+    take(list(unlabelled), "unlabelled text given in memory")
     take(list(training_texts), f"{config.data.train} (training rows)")
     if len(texts) < limit:
         take(passages([*held, *texts], seed), "passages of 3 sentences of the texts above")

@@ -31,19 +31,28 @@ def evaluate(run: Run, spec: str, *, data_dir=None, split: str = "test",
                        on_bad_rows=on_bad_rows)
     if examples.labels is None or not len(examples):
         raise DataError(f"split {split!r} has no labelled rows to evaluate on", path=path)
+    return evaluate_rows(run, examples.texts, examples.labels, data=spec, split=split,
+                         file=str(path), skipped_rows=sum(examples.skipped.values()))
+
+
+def evaluate_rows(run: Run, texts: list[str], labels: list[str], *, data: str,
+                  split: str | None = None, file: str | None = None,
+                  skipped_rows: int = 0) -> dict[str, Any]:
+    """The report of ``run`` on these rows: what ``tlc evaluate`` writes for a file and
+    ``TextClassifier.evaluate`` returns for lists (``data`` names where they came from)."""
     index = {label: i for i, label in enumerate(run.labels)}
-    unknown = sorted(set(examples.labels) - set(index))
+    unknown = sorted(set(labels) - set(index))
     if unknown:
         raise DataError(f"labels {', '.join(map(repr, unknown[:5]))} are not among the run's "
-                        f"classes ({', '.join(run.labels)})", path=path,
+                        f"classes ({', '.join(run.labels)})", path=file,
                         hint="evaluate on data with the run's label set")
-    y = np.array([index[label] for label in examples.labels], dtype=np.int64)
+    y = np.array([index[label] for label in labels], dtype=np.int64)
     start = time.perf_counter()
-    proba = predict_proba(run, examples.texts)
+    proba = predict_proba(run, texts)
     seconds = time.perf_counter() - start
     report = classification_report(y, proba, run.labels)
-    report.update({"run": str(run.path), "data": spec, "split": split, "file": str(path),
-                   "skipped_rows": sum(examples.skipped.values()),
+    report.update({"run": str(run.path), "data": data, "split": split, "file": file,
+                   "skipped_rows": skipped_rows,
                    "docs_per_second": len(y) / seconds if seconds else None})
     return report
 
