@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NotFittedError, TlcError
+from .errors import DataError, NotFittedError, TlcError
 
 _PARAMS = ("base", "settings", "seed", "quiet")
 # Settings fit decides itself: the rows are its arguments and the source run is `base`.
@@ -158,21 +158,24 @@ class TextClassifier:
     def predict_proba(self, texts) -> np.ndarray:
         """float32 (len(texts), len(classes_)): column j is the probability of classes_[j]."""
         from .train.evaluate import predict_proba
-        from .train.memory import as_list
+        from .train.memory import as_list, kind
 
         run = self._fitted()
         items = as_list(texts, "texts")
         for i, text in enumerate(items):
             if not isinstance(text, str):
-                raise TlcError(f"texts[{i}] is a {type(text).__name__}, not a string",
-                               hint="pass a list of str")
+                # (an empty text is scored, as the exported file scores it)
+                raise DataError(f"texts[{i}] is {kind(text)}, not a string",
+                                hint="every text must be a str: convert it ([str(t) for t "
+                                "in texts]) if it is meant as text, or drop it")
         if not items:
             return np.zeros((0, len(run.labels)), dtype=np.float32)
         return predict_proba(run, items)
 
     def predict(self, texts) -> np.ndarray:
         """The likeliest class of each text (an array of class names, input order)."""
-        return self.classes_[self.predict_proba(texts).argmax(axis=1)]
+        proba = self.predict_proba(texts)   # (checks first that the object is fitted)
+        return self.classes_[proba.argmax(axis=1)]
 
     def evaluate(self, texts, labels) -> dict[str, Any]:
         """The report ``tlc evaluate`` writes (accuracy, macro-F1, per class, confusion

@@ -75,7 +75,8 @@ def rows_sha256(texts: Sequence[str], labels: Sequence[str] | None = None) -> st
     return digest.hexdigest()
 
 
-def _kind(value: Any) -> str:
+def kind(value: Any) -> str:
+    """'an int (5)': what a wrong item is, for a message."""
     name = type(value).__name__
     return f"{'an' if name[:1] in 'aeiou' else 'a'} {name} ({repr(value)[:40]})"
 
@@ -89,7 +90,7 @@ def as_list(values: Any, what: str) -> list:
     try:
         return list(values)
     except TypeError:
-        raise DataError(f"{what} must be a list of strings, got {_kind(values)}",
+        raise DataError(f"{what} must be a list of strings, got {kind(values)}",
                         hint=f"pass {what} as a list (or tuple, array, Series) of str") from None
 
 
@@ -101,7 +102,7 @@ def check_texts(texts: Any, what: str, *, skip: bool, skipped: Counter | None = 
     kept: list[int] = []
     for i, text in enumerate(items):
         if not isinstance(text, str):
-            reason, problem = "not a string", f"{what}[{i}] is {_kind(text)}, not a string"
+            reason, problem = "not a string", f"{what}[{i}] is {kind(text)}, not a string"
             hint = (f"every item of {what} must be a str: convert it ([str(t) for t in "
                     f"{what.split()[-1]}]) if it is meant as text, or drop it")
         elif not text.strip():
@@ -126,7 +127,7 @@ def check_labels(labels: Any, what: str, count: int, texts_what: str) -> list[st
                         hint="give one label per text, in the same order")
     for i, label in enumerate(items):
         if not isinstance(label, str):
-            raise DataError(f"{what}[{i}] is {_kind(label)}, not a string",
+            raise DataError(f"{what}[{i}] is {kind(label)}, not a string",
                             hint="tlc's labels are strings (they name the classes in the run "
                             f"and in the exported file): pass [str(y) for y in {what}]")
         if not label.strip():
