@@ -217,9 +217,14 @@ def test_export_is_scored_like_predict_proba(clf, tmp_path):
     scorer = Classifier.load(tmp_path / "model.onnx")
     assert scorer.labels == tuple(clf.classes_)
     assert np.abs(scorer.predict_proba(TEST_TEXTS) - clf.predict_proba(TEST_TEXTS)).max() < 1e-4
-    with pytest.raises(TlcError, match="already exists|exists"):
+    with pytest.raises(TlcError, match="exists"):
         clf.export(tmp_path / "model.onnx")
-    clf.export(tmp_path / "model.onnx", force=True)
+
+
+def test_the_cli_exports_a_saved_run(saved, tmp_path):
+    done = runner.invoke(app, ["export", str(saved), "--out", str(tmp_path / "cli.onnx")])
+    assert done.exit_code == 0, done.output
+    assert "<memory: 200 rows> (held-out rows)" in done.output
 
 
 def test_export_of_a_memory_run_without_its_held_out_text(saved, tmp_path):
@@ -383,6 +388,14 @@ def test_bad_validation_and_skipping_bad_items():
 def test_bad_settings(settings, message):
     with pytest.raises(TlcError, match=message):
         TextClassifier(settings=settings).fit(TEXTS, LABELS)
+
+
+def test_settings_values_from_numpy_and_paths(tmp_path):
+    c = TextClassifier(settings={"training.epochs": np.int64(2),
+                                 "transfer.tokenizer": tmp_path / "missing"})
+    config = c._config()
+    assert config.training.epochs == 2 and config.transfer.tokenizer == str(tmp_path /
+                                                                           "missing")
 
 
 def test_seed_given_twice_must_agree():

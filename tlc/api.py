@@ -129,7 +129,7 @@ class TextClassifier:
             if key == "transfer.init_vectors" and value is not None:
                 init_vectors = value    # a path or a fetched GloVe file's name, as --init-vectors
                 continue
-            assignments.append(f"{key}={json.dumps(value, default=str)}")
+            assignments.append(f"{key}={json.dumps(value, default=_plain)}")
         if self.seed is not None:
             if "training.seed" in settings and settings["training.seed"] != self.seed:
                 raise TlcError(f"seed={self.seed!r} and settings['training.seed']="
@@ -274,6 +274,12 @@ class TextClassifier:
             (lambda message: None) if self.quiet
             else (lambda message: print(message, file=sys.stderr, flush=True)))
         return export(run.path, path, quantize=quantize, say=say, **options)
+
+
+def _plain(value: Any) -> Any:
+    """A settings value json cannot write: a numpy scalar as its number, a path as text."""
+    return value.item() if isinstance(value, np.generic) else os.fspath(value) if isinstance(
+        value, os.PathLike) else str(value)
 
 
 def _settings_of(config) -> dict[str, Any]:

@@ -388,9 +388,11 @@ def train_cmd(
         "--labels", help="Label budget: train on at most this many labelled rows, a stratified "
         "seeded subset (validation comes out of it). 0 = only pseudo-labels (--unlabelled). "
         "Default: all.")] = None,
-    init: Annotated[Path | None, typer.Option(
-        "--init", help="Finished source run to transfer from: its tokenizer, embeddings and "
-        "convolutions (and head, when the labels match) start this run.")] = None,
+    # (a str, not a Path: Path would make "./name" into "name", a bundled base's name)
+    init: Annotated[str | None, typer.Option(
+        "--init", help="Finished source run to transfer from (a run folder, or the name of a "
+        "base bundled with tlc): its tokenizer, embeddings and convolutions (and head, when "
+        "the labels match) start this run.")] = None,
     init_vectors: Annotated[Path | None, typer.Option(
         "--init-vectors", help="GloVe/word2vec text file seeding the embeddings of whole-word "
         "pieces (runs without --init; sets model.embedding_dim to the file's dimension), or a "
@@ -444,7 +446,7 @@ def train_cmd(
     if seed is not None:
         direct.append(f"training.seed={seed}")
     config = assemble_config(direct + list(sets or []), config_file=config_file,
-                             init=None if init is None else str(init),
+                             init=init,
                              init_vectors=init_vectors, data_dir=data_dir)
     run = train(config, out, data_dir=data_dir, force=force, resume=resume, quiet=quiet,
                 devices=devices)
