@@ -52,20 +52,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # this checkout's tlc, not whichever one is installed
     sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
-GLOVE = "glove/glove.6B.50d.txt.gz"
 
 # ---------------------------------------------------------------------------- the recipe
-# The network: every run that builds one (the source, the scratch runs) gets these settings,
-# and transfers inherit the source's. Chosen on validation (amazon's 10,241 validation rows,
-# then IMDB's 2,500 at 25,000 labels; the runs are in docs/model.md): max pooling over 64
-# word filters (for the speed issue; k = 2 over 128 was the old network) and the wide part,
-# 2^17 hashed piece pairs, scale 300, half its pieces dropped while training.
-MODEL: list[str] = ["--set", "model.word_k=1", "--set", "model.word_filters=64",
-                    "--set", "model.wide_buckets=131072", "--set", "model.wide_scale=300",
-                    "--set", "model.wide_dropout=0.5"]
-GRID = ["--set", "tokenizer.max_sentences=24", "--set", "tokenizer.max_tokens=48"]
-SOURCE = [*MODEL, *GRID, "--set", "training.balance=undersample", "--set", "training.epochs=5",
-          "--set", "data.tokenizer_text=[\"imdb:unsup\"]"]
+# The network (MODEL), the grid (GRID) and the source's settings (SOURCE) are the package's
+# own recipe (tlc/train/recipes.py), which `tlc base build reviews-en` trains too: the
+# bundled base is this table's source.
+from tlc.train.recipes import GLOVE, GRID, MODEL, SOURCE  # noqa: E402  (after sys.path)
+
 # The 0-label cell's class prior is an assumption, not an estimate: IMDB is built balanced
 # (Maas et al. 2011), and EM's estimate from the Amazon model, which leans negative on movie
 # reviews (a domain shift, not a label shift), was 67.6% negative and the cell fell to 78.24%
