@@ -3,6 +3,10 @@
     RUN/config.json     every setting (see :mod:`.config`)
     RUN/tokenizer/      sentencepiece model + its config (grid size included)
     RUN/model.keras     the Keras model (custom layers load with safe_mode=True)
+    RUN/weights.npz     instead of model.keras, in a packed base (:mod:`tlc.bases.pack`): the
+                        network's weights alone, float16, by Keras weight path; the network
+                        is built again from config.json, the tokenizer and the labels
+    RUN/card.json, RUN/CARD.md  a packed base's model card (facts, and the same for people)
     RUN/run.json        written last: labels, versions, training summary, validation report
     RUN/.tlc-run        written first: marks the folder as a tlc run (tlc version, when)
     RUN/held_out.json.gz  only for a run trained from memory (the Python API): the text the
@@ -38,6 +42,9 @@ RUN_FORMAT = 1
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
+WEIGHTS_FILE = "weights.npz"
+CARD_FILE = "card.json"
+CARD_TEXT = "CARD.md"
 TOKENIZER_DIR = "tokenizer"
 RUN_MARKER = ".tlc-run"
 CHECKPOINT_DIR = "checkpoint"   # written by the trainer while a run is unfinished
@@ -51,9 +58,11 @@ HELD_OUT_FILE = "held_out.json.gz"
 # .tmp-* are write_json's and the checkpoint's half-written files.
 _TEMP = ".tmp-"
 DAMAGED = "the run folder is damaged or incomplete: train it again (`tlc train ... --force`)"
+PACKED_DAMAGED = ("the packed base is damaged or incomplete: build it again (`tlc base build "
+                  "NAME --out FOLDER --force`), or reinstall tlc if it came with it")
 RUN_ENTRIES: dict[str, Callable[[str], bool] | None] = {
     RUN_MARKER: None, CONFIG_FILE: None, RUN_FILE: None, MODEL_FILE: None, "command.json": None,
-    HELD_OUT_FILE: None,
+    HELD_OUT_FILE: None, WEIGHTS_FILE: None, CARD_FILE: None, CARD_TEXT: None,
     TOKENIZER_DIR: lambda n: n in ("tokenizer.model", "tokenizer.json"),
     CHECKPOINT_DIR: lambda n: n in ("last.keras", "best-weights.npz", "progress.json")
     or n.startswith(_TEMP),
@@ -72,7 +81,8 @@ class Run:
 
     @property
     def model(self):
-        """The Keras model, loaded on first use with ``safe_mode=True``."""
+        """The Keras model, loaded on first use: model.keras with ``safe_mode=True``, or, in
+        a packed base, the network built from the settings with weights.npz's weights."""
         if self._model is None:
             from . import import_keras, layers
 
@@ -80,6 +90,9 @@ class Run:
             del layers  # imported for its side effect: it registers the custom layers
 
             path = self.path / MODEL_FILE
+            if not path.is_file() and (self.path / WEIGHTS_FILE).is_file():
+                self._model = self._packed_model()
+                return self._model
             if not path.is_file():
                 raise TlcError("the run's model file is missing", path=path, hint=DAMAGED)
             try:
@@ -92,6 +105,42 @@ class Run:
                 raise TlcError(f"cannot load the run's model: {why}", path=path,
                                hint=DAMAGED) from None
         return self._model
+
+    def _packed_model(self):
+        """The network of config.json (vocabulary from the tokenizer, grid from the
+        settings, classes from the labels) with weights.npz's weights, cast to float32."""
+        import zipfile
+
+        import numpy as np
+
+        from .model import build_model
+
+        path = self.path / WEIGHTS_FILE
+        grid = self.config.tokenizer
+        model = build_model(self.config.model, vocab_size=self.tokenizer.vocab_size,
+                            sentences=grid.max_sentences, tokens=grid.max_tokens,
+                            n_classes=len(self.labels), seed=self.config.training.seed)
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {key: stored[key] for key in stored.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+            raise TlcError(f"cannot read the packed weights: {err}", path=path,
+                           hint=PACKED_DAMAGED) from None
+        wanted = {w.path: w for w in model.weights}
+        missing, extra = sorted(set(wanted) - set(arrays)), sorted(set(arrays) - set(wanted))
+        if missing or extra:
+            parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+                [f"unexpected {', '.join(extra)}"] if extra else [])
+            raise TlcError(f"the packed weights do not fit the network config.json describes "
+                           f"({'; '.join(parts)})", path=path, hint=PACKED_DAMAGED)
+        for key, weight in wanted.items():
+            value = arrays[key]
+            if tuple(value.shape) != tuple(weight.shape):
+                raise TlcError(f"packed weight {key} has shape {tuple(value.shape)}, the "
+                               f"network wants {tuple(weight.shape)}", path=path,
+                               hint=PACKED_DAMAGED)
+            weight.assign(value.astype(np.float32))
+        return model
 
 
 def run_state(path: Path) -> str:
