@@ -34,8 +34,11 @@ data_app = typer.Typer(help="Fetch public data sets and inspect any data set.",
                        no_args_is_help=True)
 tokenizer_app = typer.Typer(help="Train and try the sentencepiece tokenizer and document grid.",
                             no_args_is_help=True)
+base_app = typer.Typer(help="Build the bases bundled with tlc (`tlc train --init NAME`).",
+                       no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(tokenizer_app, name="tokenizer")
+app.add_typer(base_app, name="base")
 
 DataDir = Annotated[
     Path | None,
@@ -493,6 +496,42 @@ def evaluate_cmd(
     write_json(path, report)
     typer.echo(format_report(report, title=f"{run.path} on {data} ({report['split']})"))
     typer.echo(f"report -> {path}")
+
+
+# ------------------------------------------------------------------------------ base
+
+
+@base_app.command("build")
+@_friendly
+def base_build(
+    name: Annotated[str, typer.Argument(help="The base to build, e.g. reviews-en.")],
+    out: Annotated[Path, typer.Option(
+        "--out", help="Folder to write the base to (tlc/bases/NAME to bundle it with tlc).")],
+    from_run: Annotated[Path | None, typer.Option(
+        "--from-run", help="Pack this finished run (trained by the base's recipe) instead of "
+        "training one.")] = None,
+    work: Annotated[Path | None, typer.Option(
+        "--work", help="Run folder the source is trained in (default: runs/base-NAME); a "
+        "finished run there made by the recipe is reused, an interrupted one resumed.")]
+    = None,
+    data_dir: DataDir = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a base tlc built in --out "
+                                        "(never another folder).")] = False,
+) -> None:
+    """Build a base from the data folder: train its source run by the base's recipe (the
+    seed table's, tlc/train/recipes.py), pack the tokenizer and network (float16 weights,
+    head included), score the packed base on the recipe's test sets beside the float32
+    source, and write its model card (card.json, CARD.md).
+
+    Examples:\n
+      tlc base build reviews-en --data-dir ../shared/data --out tlc/bases/reviews-en\n
+      tlc base build reviews-en --from-run runs/seed_table/amazon --out tlc/bases/reviews-en
+    """
+    from tlc.bases.build import build_base
+
+    card = build_base(name, out=out, data_dir=data_dir, from_run=from_run, work=work,
+                      force=force, say=lambda m: typer.echo(m, err=True))
+    typer.echo(f"base {card['name']} -> {out} ({card['size']['total_bytes']:,} bytes + card)")
 
 
 # ------------------------------------------------------------------------------ export

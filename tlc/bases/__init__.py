@@ -26,8 +26,9 @@ def bundled_bases() -> list[str]:
     """The names of the bases installed with this tlc, sorted."""
     if not BASES_DIR.is_dir():
         return []
+    # (a hidden folder is a base `tlc base build` is still assembling, never a base)
     return sorted(p.name for p in BASES_DIR.iterdir()
-                  if p.is_dir() and (p / _FINISHED).is_file())
+                  if p.is_dir() and not p.name.startswith(".") and (p / _FINISHED).is_file())
 
 
 def looks_like_name(spec: str) -> bool:
