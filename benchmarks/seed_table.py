@@ -56,35 +56,25 @@ RESULTS = ROOT / "benchmarks" / "results"
 # ---------------------------------------------------------------------------- the recipe
 # The network (MODEL), the grid (GRID) and the source's settings (SOURCE) are the package's
 # own recipe (tlc/train/recipes.py), which `tlc base build reviews-en` trains too: the
-# bundled base is this table's source.
-from tlc.train.recipes import GLOVE, GRID, MODEL, SOURCE  # noqa: E402  (after sys.path)
+# bundled base is this table's source. The settings by label budget (BUDGET), the ways a
+# transfer trains (TRANSFER_*), self-training (SELF_TRAIN, ROUND2) live there too: `tlc train`
+# starts from the bundled base with the recipe this table chose for its label count.
+from tlc.train.recipes import (  # noqa: E402  (after sys.path)
+    BUDGET,
+    GLOVE,
+    GRID,
+    MODEL,
+    ROUND2,
+    SELF_TRAIN,
+    SOURCE,
+    TRANSFER_LARGE,
+    TRANSFER_SMALL,
+    TRANSFER_SMALL_ALL,
+)
 
-# The 0-label cell's class prior is an assumption, not an estimate: IMDB is built balanced
-# (Maas et al. 2011), and EM's estimate from the Amazon model, which leans negative on movie
-# reviews (a domain shift, not a label shift), was 67.6% negative and the cell fell to 78.24%
-# (docs/self-training.md). With labels (ROUND2) their own shares are the prior.
-SELF_TRAIN = ["--set", "self_training.fraction=0.6", "--set", "training.epochs=2",
-              "--set", "transfer.freeze=[]", "--set", "training.learning_rate=0.0005",
-              "--set", "self_training.prior=balanced"]
-# Settings by label budget. Small budgets repeat their rows to 2,000 per epoch (enough steps
-# between validation checks), with up to 15 epochs and patience 4; 25k labels get up to 8
-# epochs and stop after 2 without improvement.
-SMALL = ["--set", "training.min_rows_per_epoch=2000", "--set", "training.batch_size=32",
-         "--set", "training.epochs=15", "--set", "training.patience=4"]
-BUDGET = {
-    100: [*SMALL, "--set", "data.valid_fraction=0.2"],
-    1250: [*SMALL, "--set", "data.valid_fraction=0.1"],
-    25000: ["--set", "data.valid_fraction=0.1", "--set", "training.epochs=8",
-            "--set", "training.patience=2"],
-}
 BUDGETS = tuple(BUDGET)
 SEEDS = (0, 1, 2)
 SEEDS_FULL = (0,)  # 25,000 labels is all of IMDB train: one subset, one run
-# How a transfer trains: small budgets keep the embedding frozen at a small learning rate;
-# 25k labels train everything.
-TRANSFER_SMALL = ["--set", "transfer.freeze=[\"embedding\"]", "--set", "transfer.freeze_epochs=-1",
-                  "--set", "training.learning_rate=0.0001"]
-TRANSFER_LARGE = ["--set", "transfer.freeze=[]", "--set", "training.learning_rate=0.0003"]
 SCRATCH: list[str] = [*MODEL]
 
 # ---------------------------------------------------------------------------- the choices
@@ -93,9 +83,8 @@ SCRATCH: list[str] = [*MODEL]
 # "START+VARIANT": that start with other settings. At 25,000 labels the wide part may want a
 # larger learning rate (one run, seed 0: validation 91.28% at 1e-3 vs 90.60% at 3e-4, test
 # 89.71% vs 90.14%; benchmarks/results/model_search.json), so both are candidates.
-# At 100 and 1,250 labels the wide network may want everything trainable at 1e-3 (seed 0 at
-# 1,250: validation 88.03% vs 85.64% frozen at 1e-4, test 86.73% vs 84.73%; model_search.json).
-TRANSFER_SMALL_ALL = ["--set", "transfer.freeze=[]", "--set", "training.learning_rate=0.001"]
+# At 100 and 1,250 labels the wide network may want everything trainable at 1e-3
+# (TRANSFER_SMALL_ALL; model_search.json).
 # Starts the first table on this network ranked last on validation (seed 0, 1,250 labels:
 # the source frozen at 1e-4, 84.83%; the self-trained model at 25,000 labels, which the old
 # network's table never chose) are left out so that the table fits in its three hours.
@@ -109,10 +98,7 @@ START = {
 # the teacher: none, or a round on one of these grids (the filters do not depend on the grid,
 # so a round may read a larger one). Not a candidate at 25,000 labels: one round there costs
 # about 15 minutes of this machine's 2 cores, more than the rest of that budget's runs.
-ROUND2 = ["--unlabelled", "imdb:unsup", "--set", "self_training.fraction=0.5",
-          "--set", "self_training.prior=labels",
-          "--set", "training.epochs=3", "--set", "training.patience=0",
-          "--set", "transfer.freeze=[]", "--set", "training.learning_rate=0.0003"]
+# (ROUND2, the round's settings, is in tlc/train/recipes.py.)
 # The 32x64 grid (a round reading longer reviews) was a second candidate; it costs 6 runs,
 # about 20 minutes, and is left out for the same three hours.
 ROUND2_GRIDS = {
