@@ -30,7 +30,13 @@ import numpy as np
 
 from .errors import DataError, NotFittedError, TlcError
 
-_PARAMS = ("base", "settings", "seed", "quiet")
+_PARAMS = ("base", "recipe", "settings", "seed", "quiet")
+# The constructor's defaults (repr leaves them out). The default base is tlc train's: the
+# bundled base, with the recipe for the label count (tlc/train/start.py); base=None trains
+# from scratch with tlc's plain defaults.
+_DEFAULTS = {"base": "reviews-en", "recipe": "auto", "quiet": False}
+# Settings that mean a from-scratch run (as --init-vectors and --tokenizer do for tlc train).
+_SCRATCH_ONLY = ("transfer.init_vectors", "transfer.tokenizer")
 # Settings fit decides itself: the rows are its arguments and the source run is `base`.
 _RESERVED = {"data.train": "the training rows are fit's arguments: fit(texts, labels)",
              "transfer.init": "give the source run as TextClassifier(base=...)",
@@ -40,22 +46,28 @@ _RESERVED = {"data.train": "the training rows are fit's arguments: fit(texts, la
 class TextClassifier:
     """A document CNN text classifier trained on lists of texts and labels.
 
-    ``base``: None to train from scratch, a finished run folder to transfer from (its
-    tokenizer, embeddings and convolutions, and its head when the labels match), or the name
-    of a base bundled with tlc. ``settings``: any setting ``tlc train --set`` takes, as a
-    dict of the same dotted keys, e.g. ``{"training.epochs": 3, "data.labels": 100}``.
-    ``seed``: training.seed (the label budget, validation split and initial weights).
-    ``quiet``: no progress output.
+    ``base``: the name of a base bundled with tlc (default: ``"reviews-en"``), a finished
+    run folder to transfer from (its tokenizer, embeddings and convolutions, and its head
+    when the labels match), or None to train from scratch. ``recipe``: for a bundled base,
+    ``"auto"`` takes the seed table's best settings for the number of labels (``tlc train
+    --recipe``; with ``fit(unlabelled=...)`` small budgets self-train the base first); a
+    recipe's name picks one, None or ``"none"`` keeps tlc's plain defaults. ``settings``:
+    any setting ``tlc train --set`` takes, as a dict of the same dotted keys, e.g.
+    ``{"training.epochs": 3, "data.labels": 100}``; they override the recipe's. ``seed``:
+    training.seed (the label budget, validation split and initial weights). ``quiet``: no
+    progress output.
 
     >>> clf = TextClassifier(settings={"training.epochs": 3}).fit(texts, labels)
     >>> clf.predict(["A wonderful film."])
     array(['pos'], dtype='<U3')
     """
 
-    def __init__(self, base: str | os.PathLike[str] | None = None, *,
+    def __init__(self, base: str | os.PathLike[str] | None = _DEFAULTS["base"], *,
+                 recipe: str | None = _DEFAULTS["recipe"],
                  settings: dict[str, Any] | None = None, seed: int | None = None,
                  quiet: bool = False) -> None:
         self.base = base
+        self.recipe = recipe
         self.settings = settings
         self.seed = seed
         self.quiet = quiet
@@ -77,7 +89,7 @@ class TextClassifier:
 
     def __repr__(self) -> str:
         given = [f"{name}={getattr(self, name)!r}" for name in _PARAMS
-                 if getattr(self, name) != {"quiet": False}.get(name)]
+                 if getattr(self, name) != _DEFAULTS.get(name)]
         return f"TextClassifier({', '.join(given)})"
 
     # -- training --------------------------------------------------------------------------
@@ -92,13 +104,15 @@ class TextClassifier:
         from .train.memory import memory_data
         from .train.pipeline import train
 
-        config = self._config()
+        config = self._config()     # (settings are checked before the rows)
         data = memory_data(texts, labels, validation=validation, unlabelled=unlabelled,
                            on_bad_rows=config.data.on_bad_rows)
+        start = self._config(data)
         folder = Path(tempfile.mkdtemp(prefix="tlc-fit-"))
         cleanup = weakref.finalize(self, shutil.rmtree, str(folder), ignore_errors=True)
         try:
-            run = train(config, folder / "run", memory=data, quiet=self.quiet)
+            run = train(start.config, folder / "run", memory=start.memory, quiet=self.quiet,
+                        stage=start.stage, record=start.record)
         except BaseException:
             cleanup()
             raise
@@ -109,8 +123,11 @@ class TextClassifier:
         self._learn(run)
         return self
 
-    def _config(self):
-        from .train.pipeline import assemble_config
+    def _config(self, data=None):
+        """The configuration fit trains with (its recipe's settings included); given the
+        rows (``data``), the whole :class:`~tlc.train.start.Start`: the recipe needs the
+        label count, and self-training the unlabelled text."""
+        from .train import start
 
         settings = {} if self.settings is None else self.settings
         if not isinstance(settings, dict):
@@ -126,6 +143,12 @@ class TextClassifier:
                                "{'training.epochs': 3, 'tokenizer.max_sentences': 24}")
             if key in _RESERVED:
                 raise TlcError(f"settings may not hold {key!r}", hint=_RESERVED[key])
+            if key in _SCRATCH_ONLY and value is not None and self.base is not None:
+                raise TlcError(f"settings[{key!r}] is for a run trained from scratch, and "
+                               f"base={self.base!r} starts from a base"
+                               + (" (the default)" if self.base == _DEFAULTS["base"] else ""),
+                               hint="pass base=None to train from scratch with it, or leave "
+                               "it out to transfer")
             if key == "transfer.init_vectors" and value is not None:
                 init_vectors = value    # a path or a fetched GloVe file's name, as --init-vectors
                 continue
@@ -135,10 +158,18 @@ class TextClassifier:
                 raise TlcError(f"seed={self.seed!r} and settings['training.seed']="
                                f"{settings['training.seed']!r} disagree",
                                hint="give the seed once")
-            assignments.insert(0, f"training.seed={json.dumps(self.seed)}")
-        return assemble_config(assignments, init=None if self.base is None
-                               else os.fspath(self.base), init_vectors=init_vectors,
-                               init_option="base")
+        direct = [] if self.seed is None else [f"training.seed={json.dumps(self.seed)}"]
+        init = None if self.base is None else os.fspath(self.base)
+        say = (lambda message: None) if self.quiet else (
+            lambda message: print(message, file=sys.stderr, flush=True))
+        if data is None:     # the settings alone, checked (no recipe: it needs the rows)
+            return start.plan(direct=direct, sets=assignments, init=init, recipe=None,
+                              init_vectors=init_vectors, init_option="base").config
+        if init == _DEFAULTS["base"]:
+            say(f"starting from the bundled base {init}; base=None trains from scratch")
+        return start.plan(direct=direct, sets=assignments, init=init, recipe=self.recipe,
+                          init_vectors=init_vectors, memory=data, init_option="base",
+                          recipe_option="recipe=", say=say)
 
     def _learn(self, run) -> None:
         self.run_ = run
@@ -254,8 +285,10 @@ class TextClassifier:
 
         run = load_run(path, purpose="load")
         init = run.info.get("init") or {}
+        # (a run fine-tuned from its first stage names the base the stage started from)
+        recipe = (run.info.get("recipe") or {}).get("name")
         clf = cls(base=init.get("base") or init.get("run"), settings=_settings_of(run.config),
-                  seed=run.config.training.seed, quiet=quiet)
+                  recipe=recipe or None, seed=run.config.training.seed, quiet=quiet)
         clf._learn(run)
         return clf
 

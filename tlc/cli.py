@@ -395,7 +395,12 @@ def train_cmd(
     init: Annotated[str | None, typer.Option(
         "--init", help="Finished source run to transfer from (a run folder, or the name of a "
         "base bundled with tlc): its tokenizer, embeddings and convolutions (and head, when "
-        "the labels match) start this run.")] = None,
+        "the labels match) start this run. Default: the bundled base reviews-en (unless "
+        "--init-vectors or --tokenizer is given); 'none' trains from scratch.")] = None,
+    recipe: Annotated[str, typer.Option(
+        "--recipe", help="Settings for a transfer: 'auto' (default: for a bundled base, the "
+        "seed table's best for the run's label count: zero, few, some, many), a recipe's "
+        "name (any start), or 'none'. --config and --set override it.")] = "auto",
     init_vectors: Annotated[Path | None, typer.Option(
         "--init-vectors", help="GloVe/word2vec text file seeding the embeddings of whole-word "
         "pieces (runs without --init; sets model.embedding_dim to the file's dimension), or a "
@@ -428,15 +433,25 @@ def train_cmd(
         "KERAS_BACKEND=jax; default: all of them) through keras.distribution.DataParallel; "
         "training.batch_size is the global batch and must divide by it.")] = None,
 ) -> None:
-    """Train a document CNN: pretrain on a source (no --init) or transfer to a target
-    (--init SOURCE_RUN), with a validation split, early stopping and checkpoints.
+    """Train a document CNN: transfer from the bundled base reviews-en (the default, with
+    the recipe for the label count), from a source run (--init RUN), or from scratch (--init
+    none), with a validation split, early stopping and checkpoints.
 
     Examples:\n
-      tlc train --data amazon --out runs/amazon\n
+      tlc train --data imdb --labels 1250 --out runs/imdb-1250\n
+      tlc train --data amazon --init none --out runs/amazon\n
       tlc train --data imdb --labels 1250 --init runs/amazon --out runs/imdb-1250
     """
-    from tlc.train.pipeline import assemble_config, train
+    from tlc.train.pipeline import train
+    from tlc.train.start import cli_init, plan
 
+    def say(message: str) -> None:
+        if not quiet:
+            typer.echo(message, err=True)
+
+    init, note = cli_init(init, scratch=init_vectors is not None or tokenizer is not None)
+    if note:
+        say(note)
     direct: list[str] = []
     if data is not None:
         direct.append(f"data.train={json.dumps(data)}")
@@ -448,11 +463,11 @@ def train_cmd(
         direct.append(f"self_training.unlabelled={json.dumps(unlabelled)}")
     if seed is not None:
         direct.append(f"training.seed={seed}")
-    config = assemble_config(direct + list(sets or []), config_file=config_file,
-                             init=init,
-                             init_vectors=init_vectors, data_dir=data_dir)
-    run = train(config, out, data_dir=data_dir, force=force, resume=resume, quiet=quiet,
-                devices=devices)
+    start = plan(direct=direct, sets=list(sets or []), init=init, recipe=recipe,
+                 config_file=config_file, init_vectors=init_vectors, data_dir=data_dir,
+                 say=say)
+    run = train(start.config, out, data_dir=data_dir, force=force, resume=resume, quiet=quiet,
+                devices=devices, stage=start.stage, record=start.record)
     summary = run.info["training"]
     epochs = summary["epochs_done"]
     line = (f"run -> {run.path}: {epochs} epoch{'s' * (epochs != 1)} "

@@ -131,8 +131,10 @@ class SelfTrainingConfig:
     # 'em' estimates it from the source's predictions on the unlabelled text (Saerens et al.
     # 2002; labelled rows, if any, join the estimate), 'labels' takes the labelled training
     # rows' class shares, 'balanced' assumes equal classes (equal counts, no calibration:
-    # what self-training did before this setting existed).
-    prior: str = "em"
+    # what self-training did before this setting existed); or the shares themselves, by
+    # label ({"0": 0.5, "1": 0.5}): how `tlc train`'s first stage, which trains on no label,
+    # takes the class shares of the labelled rows the run fine-tunes on.
+    prior: str | dict[str, float] = "em"
     # With labelled validation rows: keep the source's weights as they are when the
     # self-trained model scores lower on them than the source does.
     keep_source_if_worse: bool = True
@@ -142,12 +144,27 @@ class SelfTrainingConfig:
                            as_list(self.unlabelled, "self_training", "unlabelled"))
         check_number("self_training", "fraction", self.fraction, 1e-9, 1.0, high_open=False)
         check_number("self_training", "weight", self.weight, 1e-9, 1e9)
-        if self.prior not in PRIOR_MODES:
-            raise TlcError(f"self_training.prior must be one of {', '.join(PRIOR_MODES)}, "
-                           f"got {self.prior!r}")
+        if isinstance(self.prior, dict):
+            _check_shares(self.prior)
+        elif self.prior not in PRIOR_MODES:
+            raise TlcError(f"self_training.prior must be one of {', '.join(PRIOR_MODES)} or "
+                           f"the class shares by label, got {self.prior!r}",
+                           hint='e.g. --set self_training.prior=balanced, or '
+                           '--set \'self_training.prior={"0": 0.3, "1": 0.7}\'')
         if not isinstance(self.keep_source_if_worse, bool):
             raise TlcError("self_training.keep_source_if_worse must be true or false, got "
                            f"{self.keep_source_if_worse!r}")
+
+
+def _check_shares(shares: dict) -> None:
+    import math
+
+    bad = [k for k, v in shares.items() if isinstance(v, bool) or not isinstance(v, int | float)
+           or not math.isfinite(v) or v <= 0]
+    if len(shares) < 2 or bad:
+        raise TlcError(f"self_training.prior as shares needs a positive number for each of at "
+                       f"least two labels, got {shares!r}",
+                       hint='e.g. --set \'self_training.prior={"0": 0.3, "1": 0.7}\'')
 
 
 SECTIONS: dict[str, type] = {

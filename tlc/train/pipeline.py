@@ -36,6 +36,7 @@ from .run import (
     MODEL_FILE,
     RUN_FILE,
     RUN_FORMAT,
+    STAGE_DIR,
     TOKENIZER_DIR,
     Run,
     foreign_entries,
@@ -53,6 +54,16 @@ SKIP_OPTION = "--set data.on_bad_rows=skip"
 def _say(message: str, quiet: bool) -> None:
     if not quiet:
         print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Stage:
+    """A first stage trained into ``RUN/stage-self`` before the run itself, which then starts
+    from it (a recipe's self-training; :mod:`.start` plans it): its settings and, from the
+    Python API, its rows in memory (the unlabelled text among them)."""
+
+    config: RunConfig
+    memory: MemoryData | None = None
 
 
 @dataclass
@@ -227,9 +238,9 @@ def prepare_out(out: Path, *, force: bool, resume: bool) -> bool:
                        "a run's own files, never a folder that is not a run")
     foreign = foreign_entries(out) if state in ("complete", "unfinished") else []
     resumable = (out / CHECKPOINT_DIR / "progress.json").is_file()
-    if state == "unfinished" and resume and resumable:
+    if state == "unfinished" and resume and (resumable or stage_kept(out)):
         mark_run(out)
-        return True
+        return resumable   # (a first stage alone: the run starts anew from it)
     if force and foreign:
         raise TlcError(f"--force refused: besides a tlc run, this folder holds "
                        f"{listing(foreign)}, which tlc did not write (nothing was deleted)",
@@ -244,8 +255,9 @@ def prepare_out(out: Path, *, force: bool, resume: bool) -> bool:
         remove_run(out)
     elif state == "unfinished":
         if not force:
-            if resumable:
-                hint = ("pass --resume to continue it from its last epoch, or "
+            if resumable or stage_kept(out):
+                hint = ("pass --resume to continue it from its last epoch (a finished first "
+                        f"stage, {STAGE_DIR}, is reused), or "
                         + (f"choose another --out{blocked}" if foreign
                            else "--force to start over"))
             else:  # stopped before its first epoch ended: nothing to resume
@@ -261,9 +273,16 @@ def prepare_out(out: Path, *, force: bool, resume: bool) -> bool:
     return False
 
 
+def stage_kept(out: Path) -> bool:
+    """Whether ``out`` holds a first stage worth keeping: finished, or resumable."""
+    stage = out / STAGE_DIR
+    return (stage / RUN_FILE).is_file() or (stage / CHECKPOINT_DIR / "progress.json").is_file()
+
+
 def train(config: RunConfig, out: str | Path, *, memory: MemoryData | None = None,
           data_dir=None, force: bool = False, resume: bool = False, quiet: bool = False,
-          devices: int | None = None) -> Run:
+          devices: int | None = None, stage: Stage | None = None,
+          record: dict | None = None) -> Run:
     """Train a run into ``out`` and return it. Settings errors are found before anything is
     written; a failure before the first checkpoint leaves nothing of this run behind. The
     run folder is locked (``.NAME.lock`` beside it) from before it is touched to the end: a
@@ -272,7 +291,11 @@ def train(config: RunConfig, out: str | Path, *, memory: MemoryData | None = Non
 
     ``memory``: the training rows (and any validation rows and unlabelled text) given in
     memory instead of the file data.train names; data.train then records them as
-    ``<memory: N rows>``, and the run keeps its held-out text for the export guard."""
+    ``<memory: N rows>``, and the run keeps its held-out text for the export guard.
+
+    ``stage``: a first stage, trained into ``out/stage-self`` (a finished one there is
+    reused by --resume) from ``config``'s source; the run then starts from it. ``record``:
+    entries added to run.json (the recipe that chose the settings)."""
     out = Path(out)
     started = time.perf_counter()
     if memory is not None:
@@ -302,6 +325,8 @@ def train(config: RunConfig, out: str | Path, *, memory: MemoryData | None = Non
                         hint="evaluate the source run directly (`tlc evaluate SOURCE DATA`), "
                         "or pass --unlabelled NAME:SPLIT to self-train on pseudo-labels")
     check_sources(config, data_dir, memory)
+    if stage is not None:
+        check_sources(stage.config, data_dir, stage.memory)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)  # the lock file goes beside the run
     except OSError as err:
@@ -312,14 +337,19 @@ def train(config: RunConfig, out: str | Path, *, memory: MemoryData | None = Non
         created = not out.exists()
         resuming = prepare_out(out, force=force, resume=resume)
         try:
+            if stage is not None:
+                source, stage_info = _first_stage(stage, out, resume=resume, data_dir=data_dir,
+                                                  quiet=quiet, devices=devices)
+                config = config.replace(transfer={"init": str(source.path)})
+                record = {**(record or {}), "stage_self": stage_info}
             return _train(config, out, source, resuming, data_dir=data_dir, quiet=quiet,
                           started=started, devices=devices, memory=memory,
-                          base_name=base_name)
+                          base_name=base_name, record=record)
         except BaseException as err:
             # A run that failed before its first checkpoint has nothing worth resuming:
             # remove what it wrote (and the folder, if this run made it and nothing else is
             # in it), so the corrected command is not refused as "unfinished run here".
-            if not (out / CHECKPOINT_DIR / "progress.json").is_file():
+            if not (out / CHECKPOINT_DIR / "progress.json").is_file() and not stage_kept(out):
                 if not resuming and out.is_dir() and not (out / RUN_FILE).is_file():
                     remove_run(out)
                     if created:
@@ -331,9 +361,35 @@ def train(config: RunConfig, out: str | Path, *, memory: MemoryData | None = Non
             raise
 
 
+def _first_stage(stage: Stage, out: Path, *, resume: bool, data_dir, quiet: bool,
+                 devices: int | None) -> tuple[Run, dict]:
+    """The finished first stage in ``out/stage-self``: trained now, resumed (--resume), or,
+    when a finished one is there (only --resume keeps one), reused as it is. Returns the
+    run and what run.json records of it."""
+    folder = out / STAGE_DIR
+    if (folder / RUN_FILE).is_file():
+        _say(f"first stage: the finished run in {folder} is reused (its settings are those "
+             "in its config.json)", quiet)
+        run = load_run(folder)
+    else:
+        again = resume and (folder / CHECKPOINT_DIR / "progress.json").is_file()
+        _say(f"first stage -> {folder}" + (" (resumed)" if again else ""), quiet)
+        run = train(stage.config, folder, memory=stage.memory, data_dir=data_dir,
+                    force=not again, resume=again, quiet=quiet, devices=devices)
+        _say("first stage finished; the run starts from it", quiet)
+    st = run.info.get("self_training") or {}
+    return run, {"run": STAGE_DIR, "from": run.config.transfer.init,
+                 "unlabelled": list(run.config.self_training.unlabelled),
+                 "unlabelled_rows": st.get("unlabelled_rows"),
+                 "pseudo_labelled_rows": run.info["data"]["pseudo_labelled_rows"],
+                 "prior_mode": st.get("prior_mode"), "target_prior": st.get("target_prior"),
+                 "seconds": run.info["training"]["seconds"]}
+
+
 def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, data_dir,
            quiet: bool, started: float, devices: int | None = None,
-           memory: MemoryData | None = None, base_name: str | None = None) -> Run:
+           memory: MemoryData | None = None, base_name: str | None = None,
+           record: dict | None = None) -> Run:
     from . import import_keras
     from .distribute import place
 
@@ -349,12 +405,13 @@ def _train(config: RunConfig, out: Path, source: Run | None, resuming: bool, *, 
     with placement.scope():  # models built or loaded here live on every device
         return _train_placed(config, out, source, resuming, data_dir=data_dir, quiet=quiet,
                              started=started, keras=keras, placement=placement,
-                             memory=memory, base_name=base_name)
+                             memory=memory, base_name=base_name, record=record)
 
 
 def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bool, *,
                   data_dir, quiet: bool, started: float, keras, placement,
-                  memory: MemoryData | None = None, base_name: str | None = None) -> Run:
+                  memory: MemoryData | None = None, base_name: str | None = None,
+                  record: dict | None = None) -> Run:
     from .model import build_model
     from .trainer import Trainer, TrainingData
     from .transfer import (
@@ -538,6 +595,7 @@ def _train_placed(config: RunConfig, out: Path, source: Run | None, resuming: bo
         "validation": validation,
         "calibration": calibration,
         "self_training": plan.record if plan is not None else None,
+        **(record or {}),
     }
     write_json(out / RUN_FILE, info)
     shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
@@ -556,6 +614,8 @@ def _describe_plan(record: dict) -> str:
         how = "equal counts per class (self_training.prior=balanced)"
     elif record["prior_mode"] == "labels":
         how = f"the labelled rows' class shares: {pct(record['target_prior'])}"
+    elif record["prior_mode"] == "given":
+        how = f"the class shares given (self_training.prior): {pct(record['target_prior'])}"
     else:
         known = record["labelled_rows_in_estimate"]
         how = (f"target prior estimated by EM: {pct(record['target_prior'])} (source "

@@ -127,9 +127,9 @@ def recipe_for(labels: int) -> Recipe:
     raise AssertionError("the last recipe takes any label count")
 
 
-def recipe_named(name: str, *, option: str = "--recipe") -> Recipe:
+def recipe_named(name: str, *, option: str = "--recipe ") -> Recipe:
     if name not in RECIPES:
-        raise TlcError(f"{option} {name!r} is not a recipe (recipes: {', '.join(RECIPES)})",
+        raise TlcError(f"{option}{name!r} is not a recipe (recipes: {', '.join(RECIPES)})",
                        hint=f"use one of {', '.join(RECIPES)}, 'auto' (by the label count) "
                        "or 'none' (tlc's plain defaults)")
     return RECIPES[name]

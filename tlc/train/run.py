@@ -9,6 +9,9 @@
     RUN/card.json, RUN/CARD.md  a packed base's model card (facts, and the same for people)
     RUN/run.json        written last: labels, versions, training summary, validation report
     RUN/.tlc-run        written first: marks the folder as a tlc run (tlc version, when)
+    RUN/stage-self/     a run trained by a recipe that self-trains first: its first stage,
+                        the base self-trained on unlabelled text (a finished run folder that
+                        RUN was fine-tuned from; see :mod:`.start`)
     RUN/held_out.json.gz  only for a run trained from memory (the Python API): the text the
                         export guard compares on, since no data file holds it
 
@@ -53,6 +56,9 @@ EVAL_DIR = "eval"
 # A run trained on texts given in memory keeps the export guard's held-out text here (its
 # data came from no file the exporter could read again; see :mod:`.memory`).
 HELD_OUT_FILE = "held_out.json.gz"
+# A recipe's first stage, a run folder of its own inside the run (its entries are judged,
+# and removed, as a run's: see foreign_entries and remove_run).
+STAGE_DIR = "stage-self"
 # Everything tlc writes into a run folder, and what each of its sub-folders may hold.
 # command.json is benchmarks/seed_table.py's note of the arguments that made the run;
 # .tmp-* are write_json's and the checkpoint's half-written files.
@@ -67,6 +73,8 @@ RUN_ENTRIES: dict[str, Callable[[str], bool] | None] = {
     CHECKPOINT_DIR: lambda n: n in ("last.keras", "best-weights.npz", "progress.json")
     or n.startswith(_TEMP),
     EVAL_DIR: lambda n: n.endswith(".json") or n.startswith(_TEMP),
+    # (its lock file, .stage-self.lock, lives beside it while it trains)
+    STAGE_DIR: None, f".{STAGE_DIR}.lock": None,
 }
 
 
@@ -163,6 +171,9 @@ def foreign_entries(path: Path) -> list[str]:
     inside one of its sub-folders), sorted."""
     found = []
     for p in path.iterdir():
+        if p.name == STAGE_DIR and p.is_dir() and not p.is_symlink():
+            found += [f"{p.name}/{name}" for name in foreign_entries(p)]
+            continue
         inner = None if p.name.startswith(_TEMP) else RUN_ENTRIES.get(p.name, False)
         if inner is False or (inner is None and not p.is_file()) or (
                 inner is not None and (p.is_symlink() or not p.is_dir())):
@@ -177,6 +188,11 @@ def remove_run(path: Path) -> None:
     """Delete what tlc wrote into a run folder, file by file: anything else stays, and so
     do the folder and any sub-folder that still holds something."""
     for p in path.iterdir():
+        if p.name == STAGE_DIR and p.is_dir() and not p.is_symlink():
+            remove_run(p)
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only when empty
+            continue
         inner = None if p.name.startswith(_TEMP) else RUN_ENTRIES.get(p.name, False)
         if inner is False:
             continue

@@ -197,13 +197,22 @@ def plan_self_training(proba: np.ndarray, mode: str, fraction: float,
         return {name: round(float(v), 6) for name, v in zip(names, values, strict=True)}
 
     labelled = np.asarray(labelled, np.int64)
-    record: dict = {"prior_mode": mode, "unlabelled_rows": int(len(proba)),
-                    "source_prior": shares(source_prior)}
+    given = mode if isinstance(mode, dict) else None
+    record: dict = {"prior_mode": "given" if given else mode,
+                    "unlabelled_rows": int(len(proba)), "source_prior": shares(source_prior)}
+    if given is not None and set(given) != set(names):
+        raise TlcError(f"self_training.prior gives shares for {', '.join(sorted(given))}, but "
+                       f"the run's labels are {', '.join(names)}",
+                       hint="give one share per label, or use --set self_training.prior=em")
     if mode == "balanced":
         rows, pseudo = pseudo_labels(proba, fraction)
         prior = None
     else:
-        if mode == "labels":
+        if given is not None:
+            prior = np.array([float(given[n]) for n in names])
+            prior = prior / prior.sum()
+            adjusted = adjust_to_prior(proba, source_prior, prior)
+        elif mode == "labels":
             if labelled.sum() == 0:
                 raise TlcError("self_training.prior='labels' needs labelled training rows, "
                                "and the label budget leaves none",
