@@ -46,7 +46,9 @@ TEST_TEXTS, TEST_LABELS = rows(AMAZON / "test.csv.gz")
 
 
 def tiny(**kwargs) -> TextClassifier:
-    return TextClassifier(settings=dict(SETTINGS), quiet=True, **kwargs)
+    """From scratch unless a base is given (the default base, reviews-en, is for the tests of
+    tests/test_recipes.py and the doc's example)."""
+    return TextClassifier(**{"base": None, **kwargs}, settings=dict(SETTINGS), quiet=True)
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +82,8 @@ def test_import_tlc_does_not_import_tensorflow():
 
 def test_constructor_stores_params_and_set_params_checks_names():
     c = TextClassifier("some-base", settings={"training.epochs": 3}, seed=4)
-    assert c.get_params() == {"base": "some-base", "settings": {"training.epochs": 3},
-                              "seed": 4, "quiet": False}
+    assert c.get_params() == {"base": "some-base", "recipe": "auto",
+                              "settings": {"training.epochs": 3}, "seed": 4, "quiet": False}
     assert c.set_params(seed=5) is c and c.seed == 5
     with pytest.raises(TlcError, match="no parameter 'epochs'") as err:
         c.set_params(epochs=3)
@@ -89,6 +91,9 @@ def test_constructor_stores_params_and_set_params_checks_names():
     assert not hasattr(c, "run_") and not hasattr(c, "classes_")
     assert repr(c) == ("TextClassifier(base='some-base', settings={'training.epochs': 3}, "
                        "seed=5)")
+    # the defaults: the bundled base with the recipe for the label count
+    assert TextClassifier().get_params()["base"] == "reviews-en"
+    assert repr(TextClassifier(base=None)) == "TextClassifier(base=None)"
 
 
 @pytest.mark.parametrize("call", [
@@ -391,11 +396,17 @@ def test_bad_settings(settings, message):
 
 
 def test_settings_values_from_numpy_and_paths(tmp_path):
-    c = TextClassifier(settings={"training.epochs": np.int64(2),
-                                 "transfer.tokenizer": tmp_path / "missing"})
+    c = TextClassifier(base=None, settings={"training.epochs": np.int64(2),
+                                            "transfer.tokenizer": tmp_path / "missing"})
     config = c._config()
     assert config.training.epochs == 2 and config.transfer.tokenizer == str(tmp_path /
                                                                            "missing")
+
+
+def test_scratch_only_settings_with_a_base_are_refused(tmp_path):
+    with pytest.raises(TlcError, match="for a run trained from scratch") as err:
+        TextClassifier(settings={"transfer.tokenizer": tmp_path}).fit(TEXTS, LABELS)
+    assert "(the default)" in err.value.message and "base=None" in err.value.hint
 
 
 def test_seed_given_twice_must_agree():
@@ -406,7 +417,11 @@ def test_seed_given_twice_must_agree():
 # -- the documented example -------------------------------------------------------------------
 
 
-def test_the_python_api_doc_example_runs_as_written(tmp_path, monkeypatch):
+def test_the_python_api_doc_example_runs_as_written(source_run, tmp_path, monkeypatch):
+    # the example starts from the default base: here the tiny source, bundled by that name
+    (tmp_path / "bases").mkdir()
+    shutil.copytree(source_run, tmp_path / "bases" / "reviews-en")
+    monkeypatch.setattr(tlc.bases, "BASES_DIR", tmp_path / "bases")
     doc = (ROOT / "docs" / "python-api.md").read_text(encoding="utf-8")
     block = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
     monkeypatch.chdir(tmp_path)

@@ -38,7 +38,7 @@ def cli(*args) -> object:
 
 
 def train_args(out: Path, *extra: str) -> list[str]:
-    args = ["train", "--data", str(AMAZON), "--out", str(out), "-q", *extra]
+    args = ["train", "--data", str(AMAZON), "--init", "none", "--out", str(out), "-q", *extra]
     for setting in TINY:
         args += ["--set", setting]
     return args

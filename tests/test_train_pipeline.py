@@ -262,7 +262,8 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
 
 def test_cli_train_and_evaluate(tmp_path):
     out = tmp_path / "cli-run"
-    args = ["train", "--data", str(AMAZON), "--out", str(out), "--labels", "100", "-q"]
+    args = ["train", "--data", str(AMAZON), "--init", "none", "--out", str(out), "--labels",
+            "100", "-q"]
     for setting in TINY:
         args += ["--set", setting]
     r = runner.invoke(app, args)
