@@ -69,7 +69,7 @@ def test_recipe_by_label_count_at_the_boundaries():
         "training.batch_size=32", "training.epochs=15", "training.patience=4",
         "data.valid_fraction=0.1"]
     assert RECIPES["many"].settings == [
-        "transfer.freeze=[]", "training.learning_rate=0.0003", "data.valid_fraction=0.1",
+        "transfer.freeze=[]", "training.learning_rate=0.001", "data.valid_fraction=0.1",
         "training.epochs=8", "training.patience=2"]
 
 
