@@ -98,8 +98,9 @@ def plot(result: dict, path: Path) -> Path:
     ax.set_title(title, fontsize=9)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.text(0.01, 0.01, "hollow marker: Keras model (the int8 export was refused)",
-             fontsize=7, color="grey")
+    if any(not p["int8"] for pts in lines.values() for p in pts):
+        fig.text(0.01, 0.01, "hollow marker: Keras model (the int8 export was refused)",
+                 fontsize=7, color="grey")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path)
     plt.close(fig)
