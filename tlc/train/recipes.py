@@ -108,9 +108,10 @@ def _between(low: int, high: int) -> int:
 # self-trained on the unlabelled reviews, then everything trainable at 1e-3 ("self+all-
 # lr1e-3"; a second round was not chosen at either: at 1,250 it lowered every seed's
 # validation accuracy and was undone); at 25,000 the source as is, everything at 1e-3
-# ("source+lr1e-3", 91.28% on validation vs 90.60% at 3e-4). Each is the default for the label counts nearer (in ratio) to its budget than
-# to a neighbour's: "few" up to sqrt(100 x 1,250) = 353, "some" up to sqrt(1,250 x 25,000) =
-# 5,590, "many" above. 0 labels is the table's 0-label cell: stage 1 alone.
+# ("source+lr1e-3", 91.28% on validation vs 90.60% at 3e-4). Each is the default for the
+# label counts nearer (in ratio) to its budget than to a neighbour's: "few" up to
+# sqrt(100 x 1,250) = 353, "some" up to sqrt(1,250 x 25,000) = 5,590, "many" above. 0 labels
+# is the table's 0-label cell: stage 1 alone.
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("zero", 0, list(SELF_TRAIN), "only", "seed table, 0 labels: the self-trained source"),
     Recipe("few", _between(100, 1250), [*TRANSFER_SMALL_ALL, *BUDGET[100]], "first",
