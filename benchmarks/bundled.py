@@ -149,8 +149,8 @@ def render_card(card: dict) -> str:
         f"`{src['trained_on']['file']}`: {src['trained_on']['rows']:,} reviews, of which "
         f"{src['trained_on']['train_rows']:,} trained it; base `reviews-en`'s card lists its "
         "collections and their references.", "",
-        f"Then it trained on {_lower(on['description'])} {on['train_rows']:,} trained the network and "
-        f"{on['valid_rows']:,} were its validation split.", "",
+        f"Then it trained on {_lower(on['description'])} {on['train_rows']:,} trained the "
+        f"network and {on['valid_rows']:,} were its validation split.", "",
         *[f"{s}" for s in src["trained_on"].get("other_sources", [])], "",
         "## Terms of the data", "",
         *[f"- {t}" for t in card["terms"]], "",

@@ -10,7 +10,6 @@ import gzip
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -172,7 +171,10 @@ def test_card_figures_come_from_the_results_file():
         assert f"{shown} of {rows:,}" in readme
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="tomllib")
 def test_package_data_ships_the_model_folder():
+    import tomllib
+
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     globs = data["package-data"]["tlc.models"]
     for name in ("model.onnx", "card.json", "CARD.md"):
