@@ -633,7 +633,9 @@ def export_cmd(
 @app.command("inspect")
 @_friendly
 def inspect_cmd(
-    model_path: Annotated[Path, typer.Argument(help="An ONNX file written by `tlc export`.")],
+    model: Annotated[str, typer.Argument(
+        metavar="MODEL", help="An ONNX file written by `tlc export`, or a bundled model's "
+        "name (sentiment-en).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")]
     = False,
 ) -> None:
@@ -641,8 +643,10 @@ def inspect_cmd(
     checksum, quantisation, validation and evaluation figures, training configuration."""
     from tlc import metadata as meta
     from tlc.metadata import read_metadata
+    from tlc.models import resolve_model
     from tlc.session import open_session, read_model
 
+    model_path = resolve_model(model)
     session = open_session(read_model(model_path), source=str(model_path))
     props = read_metadata(session.get_modelmeta().custom_metadata_map)
     if as_json:
@@ -715,12 +719,20 @@ def _validation_line(v: dict) -> str:
 @app.command("predict")
 @_friendly
 def predict_cmd(
-    model_path: Annotated[Path, typer.Argument(help="An ONNX file written by `tlc export`.")],
-    input_path: Annotated[str, typer.Argument(
+    # Two optional positionals, sorted out by _predict_arguments: click fills them left to
+    # right, so a lone argument lands in `first` and is the input.
+    first: Annotated[str | None, typer.Argument(
+        metavar="MODEL",
+        help="An ONNX file written by `tlc export`, or a bundled model's name; left out, the "
+        "bundled sentiment-en scores. With one argument, that argument is always INPUT.",
+        show_default=False)] = None,
+    second: Annotated[str | None, typer.Argument(
+        metavar="INPUT",
         help="File to score: CSV, TSV, JSONL, fastText or plain text (one document a line), "
         "gzip/bz2/xz too; '-' reads standard input (then pass --format); or a split of a "
         "data set in the data folder, NAME:SPLIT (e.g. imdb:test), whose output goes to "
-        "NAME-SPLIT.scored.EXT in the current folder unless --out says otherwise.")],
+        "NAME-SPLIT.scored.EXT in the current folder unless --out says otherwise.",
+        show_default=False)] = None,
     out: Annotated[str | None, typer.Option(
         "--out", "-o", help="Where to write: .csv, .tsv or .jsonl, optionally .gz; '-' for "
         "standard output. Default: INPUT's name with .scored before the extension (standard "
@@ -773,7 +785,11 @@ def predict_cmd(
     written, with the reason in `error`, and counted in the summary. The output appears
     under its name only when complete; an interrupted run continues with --resume.
 
+    With one argument, it is the input and the bundled model sentiment-en scores it (English
+    review sentiment, labels 0 = negative, 1 = positive; `tlc inspect sentiment-en`).
+
     Examples:\n
+      tlc predict reviews.csv                 # the bundled sentiment-en\n
       tlc predict model.onnx reviews.csv.gz --out scored.csv.gz\n
       tlc predict model.onnx reviews.jsonl --text-column body -o scored.jsonl\n
       cat reviews.txt | tlc predict model.onnx - --format text -o - > scored.jsonl\n
@@ -781,10 +797,11 @@ def predict_cmd(
     """
     from tlc.runtime import Classifier, score_file
 
+    say = (lambda m: None) if quiet else (lambda m: typer.echo(m, err=True))
+    model_path, input_path = _predict_arguments(first, second, say)
     if not (engine == "spark" and any(c in input_path for c in "*?[")):  # a glob of files
         input_path, named_out = _named_input(input_path, data_dir)
         out = out if out is not None else named_out
-    say = (lambda m: None) if quiet else (lambda m: typer.echo(m, err=True))
     if engine not in ("process", "spark"):
         raise DataError(f"unknown engine {engine!r}", hint="use --engine process or spark")
     if engine == "spark":
@@ -819,10 +836,34 @@ def predict_cmd(
     typer.echo(summary.describe(), err=True)
 
 
+def _predict_arguments(first: str | None, second: str | None, say) -> tuple[str, str]:
+    """(model, input) from `tlc predict`'s one or two positionals. The rule has no guessing:
+    two are MODEL INPUT; one is INPUT, scored by the bundled default model. A lone argument
+    that can only be a model (an .onnx file, a bundled name) means the input was forgotten,
+    and scoring the model file's bytes as text would help no one."""
+    from tlc.models import DEFAULT_MODEL, bundled_models, figures_line
+
+    if first is None:
+        raise DataError("no file to score", hint="give it: `tlc predict [MODEL] INPUT` "
+                        "(e.g. `tlc predict reviews.csv`)")
+    if second is not None:
+        return first, second
+    if first.lower().endswith(".onnx") or (first in bundled_models()
+                                            and not Path(first).exists()):
+        raise DataError("one argument is the file to score, and this looks like a model",
+                        path=first, hint=f"give the input too: `tlc predict {first} INPUT`")
+    figures = figures_line(DEFAULT_MODEL)
+    say(f"scoring with the bundled model {DEFAULT_MODEL}"
+        f"{f' ({figures})' if figures else ''}; give a model file to use your own")
+    return DEFAULT_MODEL, first
+
+
 @app.command("explain")
 @_friendly
 def explain_cmd(
-    model_path: Annotated[Path, typer.Argument(help="A file from `tlc export --explain`.")],
+    model: Annotated[str, typer.Argument(
+        metavar="MODEL", help="A file from `tlc export --explain` (or a bundled model's "
+        "name, if it was exported so).")],
     text: Annotated[str, typer.Argument(
         help="A text to explain, or a file of texts (any format `tlc predict` reads; plain "
         "text: one text a line).")],
@@ -840,8 +881,11 @@ def explain_cmd(
     red: against it); --html writes a page to open in a browser."""
     import sys
 
+    from tlc.models import resolve_model
     from tlc.runtime import Classifier
     from tlc.runtime.explain_view import html_page, terminal
+
+    model_path = resolve_model(model)
 
     if color not in ("auto", "always", "never"):
         raise DataError(f"unknown --color {color!r}", hint="use auto, always or never")

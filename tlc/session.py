@@ -19,12 +19,11 @@ from tlc.errors import TlcError
 
 
 def read_model(path: str | os.PathLike[str]) -> bytes:
-    """The file's bytes, or a :class:`TlcError` that says what is wrong with the path."""
-    p = Path(path)
-    if not p.exists():
-        raise TlcError("model file not found", path=p,
-                       hint="give the path of a file written by `tlc export RUN --out "
-                       "model.onnx`")
+    """The file's bytes, or a :class:`TlcError` that says what is wrong with the path. A
+    bundled model's name (``sentiment-en``) reads its file (:mod:`tlc.models`)."""
+    from tlc.models import resolve_model
+
+    p = resolve_model(path)
     if p.is_dir():
         raise TlcError("is a folder, not a model file", path=p,
                        hint="give the .onnx file written by `tlc export`")

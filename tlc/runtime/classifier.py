@@ -24,6 +24,7 @@ import numpy as np
 from tlc import metadata as meta
 from tlc.errors import TlcError
 from tlc.metadata import read_metadata
+from tlc.models import resolve_model
 from tlc.session import model_sha256, open_session, read_model
 from tlc.text import model_text
 
@@ -142,7 +143,10 @@ class Classifier:
     def load(cls, path: str | os.PathLike[str], *, threads: int | None = None,
              batch_size: int = DEFAULT_BATCH_SIZE,
              truncate_chars: int | None = DEFAULT_TRUNCATE_CHARS) -> Classifier:
-        """Load a file written by ``tlc export`` (raw-text input; not ``--ids-input``)."""
+        """Load a file written by ``tlc export`` (raw-text input; not ``--ids-input``), or a
+        model bundled with tlc by its name: ``Classifier.load("sentiment-en")`` (see
+        :mod:`tlc.models`; an existing path of the same name wins)."""
+        path = resolve_model(path)
         return cls(read_model(path), source=path, threads=threads, batch_size=batch_size,
                    truncate_chars=truncate_chars)
 
