@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_model import AMAZON, TINY, train_tiny_run
+from tiny_model import AMAZON, TINY, rows, train_tiny_run
 from typer.testing import CliRunner
 
 import tlc.bases
@@ -33,12 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 IMDB = ROOT / "tests" / "fixtures" / "imdb"
 SETTINGS = {key: json.loads(value) for key, value in (s.split("=", 1) for s in TINY)}
 runner = CliRunner()
-
-
-def rows(path: Path) -> tuple[list[str], list[str]]:
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
-        found = list(csv.DictReader(fh))
-    return [r["text"] for r in found], [r["label"] for r in found]
 
 
 TEXTS, LABELS = rows(AMAZON / "train.csv.gz")

@@ -9,7 +9,6 @@ data) its accuracy on the first amazon test rows against the figure its card sta
 
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import json
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_model import AMAZON, TINY, train_tiny_run
+from tiny_model import AMAZON, TINY, rows, train_tiny_run
 from typer.testing import CliRunner
 
 import tlc
@@ -35,12 +34,6 @@ FIXTURES = ROOT / "tests" / "fixtures"
 BUNDLED = ROOT / "tlc" / "bases" / "reviews-en"
 MAX_BYTES = 5 * 1024 * 1024
 runner = CliRunner()
-
-
-def rows(path: Path) -> tuple[list[str], list[str]]:
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
-        found = list(csv.DictReader(fh))
-    return [r["text"] for r in found], [r["label"] for r in found]
 
 
 TEST_TEXTS, TEST_LABELS = rows(AMAZON / "test.csv.gz")

@@ -6,6 +6,8 @@ without it run in a subprocess.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -15,6 +17,13 @@ TINY = [
     "model.embedding_dim=8", "model.word_filters=8", "model.sentence_filters=8",
     "model.hidden_units=8", "training.epochs=1", "training.min_rows_per_epoch=0",
 ]
+
+
+def rows(path: Path) -> tuple[list[str], list[str]]:
+    """(texts, labels) of a gzipped fixture CSV."""
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+        found = list(csv.DictReader(fh))
+    return [r["text"] for r in found], [r["label"] for r in found]
 
 
 def train_tiny_run(out: Path, labels: int = 150) -> Path:

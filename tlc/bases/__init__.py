@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from ..errors import TlcError
+from ..models import looks_like_name  # the same rule as the bundled models'
 
 # The folder holding the bundled bases (this package's own folder); tests point it elsewhere.
 BASES_DIR = Path(__file__).resolve().parent
@@ -29,11 +30,6 @@ def bundled_bases() -> list[str]:
     # (a hidden folder is a base `tlc base build` is still assembling, never a base)
     return sorted(p.name for p in BASES_DIR.iterdir()
                   if p.is_dir() and not p.name.startswith(".") and (p / _FINISHED).is_file())
-
-
-def looks_like_name(spec: str) -> bool:
-    seps = [os.sep] + ([os.altsep] if os.altsep else [])
-    return bool(spec) and not any(s in spec for s in seps) and spec[0] not in ".~"
 
 
 def resolve_base(spec: str | os.PathLike[str], *, option: str = "base") -> tuple[Path, str | None]:

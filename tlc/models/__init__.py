@@ -38,6 +38,8 @@ def bundled_models() -> list[str]:
 
 
 def looks_like_name(spec: str) -> bool:
+    """Whether ``spec`` may name a bundled model or base: no folder separator, no leading
+    ``.`` or ``~`` (anything else can only be a path)."""
     seps = [os.sep] + ([os.altsep] if os.altsep else [])
     return bool(spec) and not any(s in spec for s in seps) and spec[0] not in ".~"
 
