@@ -154,10 +154,11 @@ def settings() -> dict:
             "fastText": {"fixed": FASTTEXT, "grid": list(FASTTEXT_GRID)}}
 
 
-def peer_cell(system: str, labels: int, runs: list[Path], data_dir: str, work: Path,
-              tests: dict[str, tuple[list[str], list[str]]]) -> dict:
+def peer_cell(system: str, labels: int, runs: list[Path], data_dir: str | None, work: Path,
+              tests: dict[str, tuple[list[str], list[str]]], main: str = "imdb:test") -> dict:
     """One peer at one budget: every setting of its grid on each run's rows, the winner by
-    mean validation score, and the winner alone on ``tests``. Cached in ``work``."""
+    mean validation score, and the winner alone on ``tests`` (the cell's accuracy is its
+    score on ``tests[main]``). Cached in ``work``."""
     peer = PEERS[system]
     rows = [rows_of(r, data_dir) for r in runs]
     key = {"format": CACHE_FORMAT, "system": system, "settings": settings()[system],
@@ -189,7 +190,7 @@ def peer_cell(system: str, labels: int, runs: list[Path], data_dir: str, work: P
             recheck.append(balanced_accuracy(predict(r.valid[0]), r.valid[1]))
             for name, (texts, test_labels) in tests.items():
                 scores[name].append(100 * accuracy(predict(texts), test_labels))
-    imdb = scores["imdb:test"]
+    imdb = scores[main]
     pooled = sum(len(r.valid[0]) for r in rows)
     cell = {
         "system": system, "labels": labels, "seeds": len(rows),
@@ -209,7 +210,7 @@ def peer_cell(system: str, labels: int, runs: list[Path], data_dir: str, work: P
         "std": statistics.stdev(imdb) if len(imdb) > 1 else 0.0,
         "min": min(imdb), "max": max(imdb),
         "other_tests": {name: {"accuracy": s, "mean": statistics.fmean(s)}
-                        for name, s in scores.items() if name != "imdb:test"},
+                        for name, s in scores.items() if name != main},
         "seconds": time.perf_counter() - started,
     }
     cache.write_text(json.dumps({"key": key, "cell": cell}, indent=2) + "\n", encoding="utf-8")
