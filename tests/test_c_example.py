@@ -1,5 +1,5 @@
 """examples/c: a C program on onnxruntime's C API scores exactly as tlc.runtime does, and so
-does the README's C++ snippet.
+does the C++ snippet of docs/scoring.md.
 
 examples/c/build.sh is run once per session: it takes the onnxruntime library from the PyPI
 wheel of the onnxruntime version installed here (a program linked against one version refuses
@@ -167,20 +167,20 @@ def test_c_program_options_and_errors(c_build, model, tmp_path):
     assert missing.returncode == 1 and b"loading the model" in missing.stderr
 
 
-def _readme_cpp() -> str:
-    """The C++ block of the README's embedding section."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def _doc_cpp() -> str:
+    """The C++ block of the embedding section (docs/scoring.md)."""
+    text = (ROOT / "docs" / "scoring.md").read_text(encoding="utf-8")
     section = text[text.index("**C / C++**"):]
     return section[section.index("```cpp\n") + 7 : section.index("```\n", 7)]
 
 
-def test_readme_cpp_snippet_compiles_and_scores_as_tlc_runtime(c_build, model, tmp_path):
+def test_doc_cpp_snippet_compiles_and_scores_as_tlc_runtime(c_build, model, tmp_path):
     if shutil.which("c++") is None:
-        _require("no C++ compiler (`c++`) to build the README's C++ snippet")
+        _require("no C++ compiler (`c++`) to build docs/scoring.md's C++ snippet")
     program = tmp_path / "snippet.cpp"
     program.write_text('#include <cstdio>\n#include <cstdlib>\n#include <string>\n'
                        '#include "onnxruntime_cxx_api.h"\n\nint main() {\n'
-                       + _readme_cpp() +
+                       + _doc_cpp() +
                        '  std::printf("%s\\t%.9g\\t%.9g\\n", label.c_str(), p[0], p[1]);\n'
                        '}\n', encoding="utf-8")
     build = subprocess.run(["c++", "-std=c++17", "-Wall", "-Wextra", f"-I{c_build / 'include'}",

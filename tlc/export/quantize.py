@@ -1,6 +1,6 @@
 """Weight quantisation that makes the file small without making scoring slower.
 
-What we measured on this network (see README, "Export"): ``quantize_dynamic`` turns Conv into
+What we measured on this network (see docs/export.md): ``quantize_dynamic`` turns Conv into
 ConvInteger, which onnxruntime runs about 3x slower than float Conv here, and it leaves the
 embedding table, most of the bytes, at 8 bits. So tlc quantises the *stored weights* only:
 
