@@ -11,6 +11,7 @@ same labels reuses it (self-training needs it), one with other labels trains a n
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -66,7 +67,13 @@ def pack_run(run: Run, out: Path, *, name: str) -> dict[str, Any]:
                        hint="give a new or empty folder")
     write_json(out / RUN_MARKER, {"made_by": "tlc base build", "tlc_version": __version__,
                                   "created": time.strftime("%Y-%m-%d %H:%M:%S")})
-    shutil.copyfile(run.path / CONFIG_FILE, out / CONFIG_FILE)
+    # the settings as trained, but the word vectors by file name: a path on the machine that
+    # trained the source means nothing where the base is installed (transfers never read it)
+    config = json.loads((run.path / CONFIG_FILE).read_text(encoding="utf-8"))
+    vectors = config.get("transfer", {}).get("init_vectors")
+    if vectors:
+        config["transfer"]["init_vectors"] = Path(vectors).name
+    write_json(out / CONFIG_FILE, config)
     # the tokenizer's files as they are: its sha256, which transfers record, stays the same
     shutil.copytree(run.path / TOKENIZER_DIR, out / TOKENIZER_DIR)
     weights = to_float16(network_weights(run.model))
