@@ -32,8 +32,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # measure this checkout, not an installed tlc
 
-from peers import SYSTEMS, peer_cell  # noqa: E402
-
 from tlc import __version__  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -151,6 +149,11 @@ def main() -> None:
         int8, test_rows = scored_accuracy(out / "scored.csv.gz")
         keras = json.loads((out / "evaluation.json").read_text())["accuracy"]
         from_scratch = None if args.no_scratch else scratch(bin_dir, out, env)
+
+    # (imported here: tests/test_quickstart.py loads this file for its helpers alone, and
+    # benchmarks/ must not go on its import path, where profile.py would shadow the stdlib's)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from peers import SYSTEMS, peer_cell
 
     run = json.loads((out / "run" / "run.json").read_text())
     tests = {"sample test": sample_rows("test")}
