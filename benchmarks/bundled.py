@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # measure this checkout, not an installed tlc
 
@@ -30,6 +32,7 @@ from tlc.data.examples import row_text  # noqa: E402
 from tlc.data.readers import read_records  # noqa: E402
 from tlc.models import CARD_FILE, MODELS_DIR, resolve_model  # noqa: E402
 from tlc.runtime import Classifier  # noqa: E402
+from tlc.train.metrics import classification_report  # noqa: E402
 
 TESTS = {"imdb:test": "IMDB", "amazon:test": "amazon"}
 """Test set -> the short name notices use (`tlc predict` with no model)."""
@@ -50,24 +53,16 @@ def test_rows(spec: str, data_dir: str | None) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def report(truth: list[str], predicted: list[str], names: tuple[str, ...]) -> dict:
-    """Accuracy, balanced accuracy, macro F1 and the confusion matrix (rows: truth)."""
+def report(truth: list[str], proba, names: tuple[str, ...]) -> dict:
+    """Accuracy, balanced accuracy, macro F1 and the confusion matrix (rows: truth), as
+    `tlc evaluate` computes them (:func:`tlc.train.metrics.classification_report`, plain
+    numpy), with the rows and how many were right."""
     index = {n: i for i, n in enumerate(names)}
-    matrix = [[0] * len(names) for _ in names]
-    for t, p in zip(truth, predicted, strict=True):
-        matrix[index[t]][index[p]] += 1
-    right = sum(matrix[i][i] for i in range(len(names)))
-    recalls, f1s = [], []
-    for i in range(len(names)):
-        support = sum(matrix[i])
-        called = sum(row[i] for row in matrix)
-        recall = matrix[i][i] / support if support else 0.0
-        precision = matrix[i][i] / called if called else 0.0
-        recalls.append(recall)
-        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return {"rows": len(truth), "right": right, "accuracy": right / len(truth),
-            "balanced_accuracy": sum(recalls) / len(recalls),
-            "macro_f1": sum(f1s) / len(f1s), "confusion_matrix": matrix}
+    r = classification_report(np.array([index[t] for t in truth]), proba, names)
+    matrix = r["confusion_matrix"]
+    return {"rows": r["n"], "right": sum(matrix[i][i] for i in range(len(names))),
+            "accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"],
+            "macro_f1": r["macro_f1"], "confusion_matrix": matrix}
 
 
 def measure(name: str, data_dir: str | None) -> dict:
@@ -77,9 +72,9 @@ def measure(name: str, data_dir: str | None) -> dict:
     for spec, short in TESTS.items():
         texts, truth = test_rows(spec, data_dir)
         start = time.perf_counter()
-        predicted = clf.predict(texts)
+        _, proba = clf.score(texts)
         seconds = time.perf_counter() - start
-        tests[spec] = {"short": short, **report(truth, predicted, clf.labels),
+        tests[spec] = {"short": short, **report(truth, proba, clf.labels),
                        "seconds": round(seconds, 2), "docs_per_second": round(len(texts) / seconds)}
         print(f"{spec}: {100 * tests[spec]['accuracy']:.2f}% of {len(texts):,} "
               f"({tests[spec]['docs_per_second']:,} docs/s)", file=sys.stderr)

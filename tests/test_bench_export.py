@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench_loader import load_benchmark
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("export_bench",
-                                                  ROOT / "benchmarks" / "export.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("export", module_name="export_bench")
 
 
 def _row(model, quantization, validation, size):

@@ -4,23 +4,16 @@ real data needed (the module imports them only where it trains and measures the 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench_loader import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "throughput", ROOT / "benchmarks" / "throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["throughput"] = module  # forked workers find _score_slice by this name
-    spec.loader.exec_module(module)
-    yield module
+    # registered: forked workers find _score_slice by this name
+    yield load_benchmark("throughput", register=True)
     sys.modules.pop("throughput", None)
 
 

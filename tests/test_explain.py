@@ -291,13 +291,9 @@ def test_tlc_predict_explain_adds_the_decisive_sentence_and_a_summary(explain_mo
 
 
 def test_benchmark_removes_the_ranked_sentences_from_the_text(explain_model):
-    import importlib.util
+    from bench_loader import load_benchmark
 
-    # loaded by path: benchmarks/ on sys.path would shadow the standard library's `profile`
-    spec = importlib.util.spec_from_file_location("explain_bench",
-                                                  ROOT / "benchmarks" / "explain.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("explain", module_name="explain_bench")
 
     text = "Good film.  Bad acting! Fine end."
     assert bench.without(text, [(12, 23)]) == "Good film. Fine end."

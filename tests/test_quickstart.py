@@ -9,7 +9,6 @@ scores; the Python example trains once more.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -17,21 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench_loader import load_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _benchmark():
-    # loaded by path: benchmarks/ on sys.path would let its profile.py shadow the stdlib's
-    # (pyspark imports it), breaking every later test that starts Spark
-    spec = importlib.util.spec_from_file_location("tlc_benchmark_quickstart",
-                                                  ROOT / "benchmarks" / "quickstart.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_bench = _benchmark()
+_bench = load_benchmark("quickstart", module_name="tlc_benchmark_quickstart")
 offline_env, sample_rows, scored_accuracy = (_bench.offline_env, _bench.sample_rows,
                                              _bench.scored_accuracy)
 

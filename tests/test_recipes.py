@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import csv
 import gzip
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from bench_loader import load_benchmark
 from tiny_model import TINY, train_tiny_run
 from typer.testing import CliRunner
 
@@ -75,14 +74,7 @@ def test_recipe_by_label_count_at_the_boundaries():
 
 def test_the_seed_tables_argument_lists_are_unchanged():
     """Its finished runs are reused only when made by the same arguments."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("seed_table_args",
-                                                      ROOT / "benchmarks" / "seed_table.py")
-        table = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(table)
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    table = load_benchmark("seed_table", module_name="seed_table_args", neighbours=True)
     s = "--set"
     small = [s, "training.min_rows_per_epoch=2000", s, "training.batch_size=32",
              s, "training.epochs=15", s, "training.patience=4"]

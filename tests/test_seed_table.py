@@ -5,29 +5,22 @@ curve. The peers and the plot need the ``bench`` extra and are skipped without i
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench_loader import benchmarks_on_path, load_benchmark
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark(name, register=True)
 
 
 @pytest.fixture(scope="module")
 def table():
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # seed_table imports its neighbours
-    yield _load("seed_table")
-    sys.path.remove(str(ROOT / "benchmarks"))
+    with benchmarks_on_path():  # seed_table imports its neighbours, here and in its tests
+        yield _load("seed_table")
 
 
 def _run(folder: Path, balanced: float | None, rows: int = 20, config: dict | None = None):

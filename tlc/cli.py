@@ -841,15 +841,14 @@ def _predict_arguments(first: str | None, second: str | None, say) -> tuple[str,
     two are MODEL INPUT; one is INPUT, scored by the bundled default model. A lone argument
     that can only be a model (an .onnx file, a bundled name) means the input was forgotten,
     and scoring the model file's bytes as text would help no one."""
-    from tlc.models import DEFAULT_MODEL, bundled_models, figures_line
+    from tlc.models import DEFAULT_MODEL, bundled_name, figures_line
 
     if first is None:
         raise DataError("no file to score", hint="give it: `tlc predict [MODEL] INPUT` "
                         "(e.g. `tlc predict reviews.csv`)")
     if second is not None:
         return first, second
-    if first.lower().endswith(".onnx") or (first in bundled_models()
-                                            and not Path(first).exists()):
+    if first.lower().endswith(".onnx") or bundled_name(first) is not None:
         raise DataError("one argument is the file to score, and this looks like a model",
                         path=first, hint=f"give the input too: `tlc predict {first} INPUT`")
     figures = figures_line(DEFAULT_MODEL)
